@@ -1,0 +1,283 @@
+"""The tf.data pipeline: shards to batches for training, validation loss and prediction.
+
+Per example: parse, draw the augmentation (stateless, from the seed and the example's position,
+so a seed gives the same batches every run), build the crop transform, decode only the part
+of the JPEG the crop needs, warp it to the input size, normalise. Per batch: the heatmap
+targets, vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from posedata.augment import AugmentConfig, draw_augmentation
+from posedata.convert import MANIFEST_NAME, read_manifest
+from posedata.errors import DataError
+from posedata.heatmaps import encode_heatmaps
+from posedata.info import COCO_PERSON, DatasetInfo
+from posedata.records import SHARD_SUFFIX, parse_example
+from posedata.transform import apply_transform, crop_transform, invert_transform
+
+MODES = ("train", "val", "predict")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_DTYPES = ("float32", "bfloat16")
+_DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg decodes at
+_AUTOTUNE = tf.data.AUTOTUNE
+
+
+def make_dataset(
+    file_pattern: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    mode: str,
+    input_size: tuple[int, int],
+    batch_size: int,
+    heatmap_size: tuple[int, int] | None = None,
+    augment: AugmentConfig = AugmentConfig(),  # noqa: B008 (frozen, immutable)
+    dtype: str = "float32",
+    seed: int | None = None,
+    shuffle: bool | None = None,
+    shuffle_buffer: int = 2048,
+    repeat: bool = False,
+    dataset_info: DatasetInfo = COCO_PERSON,
+    flip_test: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Batches from TFRecord shards (paths, globs, split folders; local or e.g. `gs://`).
+
+    - "train": augmented crops, `(images, heatmaps, valid)`; full batches only.
+    - "val": plain crops, `(images, heatmaps, valid)`; the last batch is padded with
+      entries whose `valid` is all zero, so a loss normalised by `sum(valid)` is exact.
+    - "predict": a dict of images, image_id, instance_id, score, transform (2x3, image to
+      input pixels), box and mask (False for the padding of the last batch); with `flip_test`
+      also "images_flipped", the mirrored crops (`posedata.mirror_transform` is their transform).
+
+    `batch_size` is the global batch: with `input_context` (from
+    `strategy.distribute_datasets_from_function`) files are sharded per input pipeline and
+    batches are the per-replica size. Images are ImageNet-normalised RGB `(B, H, W, 3)`,
+    heatmaps `(B, Ho, Wo, K)`, both in `dtype`; `valid` is float32 `(B, K)`.
+    """
+    if mode not in MODES:
+        raise DataError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
+    if dtype not in _DTYPES:
+        raise DataError(f"dtype {dtype!r}: must be one of {', '.join(_DTYPES)}")
+    if mode != "predict" and heatmap_size is None:
+        raise DataError(f"mode {mode!r} needs heatmap_size=(height, width)")
+    _check_size("input_size", input_size)
+    if heatmap_size is not None:
+        _check_size("heatmap_size", heatmap_size)
+    if batch_size < 1:
+        raise DataError(f"batch_size {batch_size}: must be at least 1")
+    files = _find_shards(file_pattern, mode, dataset_info)
+    if input_context is not None:
+        if len(files) < input_context.num_input_pipelines:
+            raise DataError(
+                f"{len(files)} shard files cannot feed {input_context.num_input_pipelines} "
+                "input pipelines; write smaller shards"
+            )
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    # Evaluation keeps the shards' order; training is reproducible when seeded.
+    deterministic = seed is not None or mode != "train"
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    shuffle = mode == "train" if shuffle is None else shuffle
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, buffer_size=8 << 20),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=_AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.enumerate()
+
+    k = dataset_info.num_keypoints
+    out_dtype = tf.dtypes.as_dtype(dtype)
+    base_seed = tf.constant([seed, 0], tf.int64)
+    flip_indices = tf.constant(dataset_info.flip_indices, tf.int32)
+
+    def crop_example(index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        ex = parse_example(serialized, k)
+        box, keypoints = ex["box"], ex["keypoints"]
+        if mode == "train":
+            seed_i = tf.random.experimental.stateless_fold_in(base_seed, index)
+            aug = draw_augmentation(augment, seed_i, box, keypoints, dataset_info)
+            transform = crop_transform(
+                aug["box"],
+                input_size,
+                scale=aug["scale"],
+                rotation=aug["rotation"],
+                flip=aug["flip"],
+                padding=aug["padding"],
+            )
+            order = tf.where(aug["flip"], flip_indices, tf.range(k))
+            keypoints = tf.gather(keypoints, order)
+        else:
+            transform = crop_transform(box, input_size)
+        pixels = crop_image(ex["jpeg"], ex["image_size"], transform, input_size)
+        images = tf.cast(normalize_images(pixels), out_dtype)
+        if mode == "predict":
+            return {
+                "images": images,
+                "image_id": ex["image_id"],
+                "instance_id": ex["instance_id"],
+                "score": ex["score"],
+                "transform": transform,
+                "box": ex["box"],
+            }
+        return {
+            "images": images,
+            "keypoints": apply_transform(transform, keypoints[:, :2]),
+            "valid": keypoints[:, 2] > 0,
+        }
+
+    ds = ds.map(crop_example, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=mode == "train")
+    if mode != "train":
+        ds = ds.map(lambda b: _pad_batch(b, batch_size), num_parallel_calls=_AUTOTUNE)
+
+    def finish(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...] | dict[str, tf.Tensor]:
+        if mode == "predict":
+            if flip_test:
+                batch["images_flipped"] = tf.reverse(batch["images"], axis=[2])
+            return batch
+        heatmaps, valid = encode_heatmaps(
+            batch["keypoints"], batch["valid"], input_size, heatmap_size
+        )
+        return batch["images"], tf.cast(heatmaps, out_dtype), valid
+
+    ds = ds.map(finish, num_parallel_calls=_AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return ds.with_options(options).prefetch(_AUTOTUNE)
+
+
+def crop_image(
+    jpeg: tf.Tensor, image_size: tf.Tensor, transform: tf.Tensor, input_size: tuple[int, int]
+) -> tf.Tensor:
+    """The crop `(H, W, 3)` float32 RGB in [0, 255], black outside the image.
+
+    Only the window of the JPEG that the crop samples is decoded (`decode_and_crop_jpeg`),
+    and at 1/2, 1/4 or 1/8 scale (in the DCT, nearly free) when the crop shrinks the image by
+    at least that much, so that the warp still reads at least one decoded pixel per output pixel.
+    """
+    height, width = input_size
+    inverse = invert_transform(transform)
+    # Image pixels per input pixel (rotation keeps it the same along both input axes).
+    spacing = tf.norm(inverse[:, 0])
+    level = tf.reduce_sum(tf.cast(spacing >= tf.constant(_DCT_RATIOS[1:], tf.float32), tf.int32))
+    ratio = tf.gather(tf.constant(_DCT_RATIOS, tf.float32), level)
+    # A decoded pixel i at 1/r scale is centred on image pixel r * i + (r - 1) / 2.
+    offset = 0.5 * (ratio - 1.0)
+    corners = tf.constant(
+        [[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5], [width - 0.5, height - 0.5]]
+    )
+    reach = (apply_transform(inverse, corners) - offset) / ratio
+    scaled_size = tf.math.ceil(tf.cast(tf.reverse(image_size, [0]), tf.float32) / ratio)
+    # One decoded pixel beyond the reach of the corners: bilinear sampling reads neighbours.
+    low = tf.clip_by_value(tf.floor(tf.reduce_min(reach, 0)) - 1.0, 0.0, scaled_size - 1.0)
+    high = tf.clip_by_value(tf.math.ceil(tf.reduce_max(reach, 0)) + 1.0, low, scaled_size - 1.0)
+    low_i, size_i = tf.cast(low, tf.int32), tf.cast(high - low, tf.int32) + 1
+    window = tf.stack([low_i[1], low_i[0], size_i[1], size_i[0]])
+    pixels = tf.switch_case(
+        level,
+        [
+            functools.partial(tf.image.decode_and_crop_jpeg, jpeg, window, channels=3, ratio=r)
+            for r in _DCT_RATIOS
+        ],
+    )
+    # Decoded pixel (x', y') is image point ratio * (x', y') + ratio * low + offset.
+    origin = ratio * low + offset
+    linear = transform[:, :2]
+    shifted = tf.concat(
+        [linear * ratio, transform[:, 2:] + tf.linalg.matvec(linear, origin)[:, None]], axis=1
+    )
+    return warp_image(tf.cast(pixels, tf.float32), shifted, input_size)
+
+
+def warp_image(pixels: tf.Tensor, transform: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
+    """`cv2.warpAffine` of one image `(h, w, C)` by a 2x3 matrix, bilinear, zero outside."""
+    inverse = invert_transform(transform)
+    flat = tf.concat([tf.reshape(inverse, [6]), tf.zeros([2])], axis=0)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=pixels[None],
+        transforms=flat[None],
+        output_shape=tf.constant(input_size, tf.int32),
+        fill_value=tf.constant(0.0, pixels.dtype),
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return warped[0]
+
+
+def normalize_images(images: tf.Tensor) -> tf.Tensor:
+    """RGB in [0, 255] to [0, 1], then ImageNet mean and standard deviation."""
+    scale = tf.constant([1.0 / (255.0 * s) for s in IMAGENET_STD], tf.float32)
+    offset = tf.constant([m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)])
+    return tf.cast(images, tf.float32) * scale - offset
+
+
+def _pad_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf.Tensor]:
+    """Pad a short last batch to `batch_size` (static shapes) and add a `mask`."""
+    count = tf.shape(next(iter(batch.values())))[0]
+    missing = batch_size - count
+    out = {}
+    for key, value in batch.items():
+        if key == "transform":  # an invertible stand-in, so the padding maps anywhere safely
+            filler = tf.tile(tf.eye(2, 3)[None], [missing, 1, 1])
+        else:
+            fill = -1 if key in ("image_id", "instance_id") else 0
+            filler = tf.fill(
+                tf.concat([[missing], tf.shape(value)[1:]], 0), tf.cast(fill, value.dtype)
+            )
+        padded = tf.concat([value, filler], axis=0)
+        out[key] = tf.ensure_shape(padded, [batch_size, *value.shape[1:]])
+    if "valid" not in out:  # (validation needs no mask: padded entries are all-invalid)
+        out["mask"] = tf.range(batch_size) < count
+    return out
+
+
+def _find_shards(
+    file_pattern: str | os.PathLike | Sequence[str | os.PathLike], mode: str, info: DatasetInfo
+) -> list[str]:
+    patterns = [file_pattern] if isinstance(file_pattern, str | os.PathLike) else list(file_pattern)
+    files: list[str] = []
+    for pattern in map(os.fspath, patterns):
+        if tf.io.gfile.isdir(pattern):
+            pattern = os.path.join(pattern, "*" + SHARD_SUFFIX)
+        found = sorted(tf.io.gfile.glob(pattern))
+        if not found:
+            raise DataError(f"shards {pattern}: no files match")
+        files += found
+    for folder in sorted({os.path.dirname(f) for f in files}):
+        if not tf.io.gfile.exists(os.path.join(folder, MANIFEST_NAME)):
+            continue
+        manifest = read_manifest(folder)
+        if manifest["num_keypoints"] != info.num_keypoints:
+            raise DataError(
+                f"shards in {folder} hold {manifest['num_keypoints']} keypoints, dataset_info "
+                f"{info.name!r} has {info.num_keypoints}; pass the matching dataset_info"
+            )
+        if mode != "predict" and manifest["split"] == "val-dets":
+            raise DataError(
+                f"shards in {folder} hold detector boxes without keypoints; use mode='predict'"
+            )
+    return files
+
+
+def _check_size(name: str, size: tuple[int, int]) -> None:
+    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        raise DataError(f"{name} {size!r}: must be (height, width), two positive integers")
