@@ -1,0 +1,61 @@
+"""posenets: the EvoPose2D networks and search space, SimpleBaseline and HRNet in Keras 3,
+with exact parameter and multiply-add counts."""
+
+from posenets.errors import (
+    GenotypeStringError,
+    InvalidGenotypeError,
+    InvalidModelArgumentError,
+    PosenetsError,
+    SearchSpaceExhaustedError,
+    UnknownModelError,
+    UnsupportedLayerError,
+)
+from posenets.evopose2d import EvoPose2D, backbone_stride, heatmap_size, output_stride
+from posenets.flops import count_flops, count_params
+from posenets.hrnet import HRNet
+from posenets.registry import MODELS, ModelEntry, create_model, list_models, model_entry
+from posenets.scaling import CompoundScaling, compound_scaling, round_channels, round_repeats
+from posenets.search_space import (
+    ANCESTOR,
+    EVOPOSE2D_S,
+    EVOPOSE2D_XS,
+    Gene,
+    Genotype,
+    SearchSpace,
+)
+from posenets.simple_baseline import SimpleBaseline
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANCESTOR",
+    "EVOPOSE2D_S",
+    "EVOPOSE2D_XS",
+    "MODELS",
+    "CompoundScaling",
+    "EvoPose2D",
+    "Gene",
+    "Genotype",
+    "GenotypeStringError",
+    "HRNet",
+    "InvalidGenotypeError",
+    "InvalidModelArgumentError",
+    "ModelEntry",
+    "PosenetsError",
+    "SearchSpace",
+    "SearchSpaceExhaustedError",
+    "SimpleBaseline",
+    "UnknownModelError",
+    "UnsupportedLayerError",
+    "backbone_stride",
+    "compound_scaling",
+    "count_flops",
+    "count_params",
+    "create_model",
+    "heatmap_size",
+    "list_models",
+    "model_entry",
+    "output_stride",
+    "round_channels",
+    "round_repeats",
+]
