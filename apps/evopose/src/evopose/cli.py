@@ -1,0 +1,403 @@
+"""The `evopose` command: data, train, eval, predict, info, export, search and demo.
+
+User errors (`EvoposeError` and the packages' own input errors) become one line on stderr and
+exit code 2, without a traceback. TensorFlow is imported only by the commands that need it.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from evopose import __version__
+from evopose.errors import EvoposeError
+
+log = logging.getLogger("evopose")
+
+USER_ERROR_EXIT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line `argv` (default: `sys.argv[1:]`) and returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.handler is None:
+        parser.print_help()
+        return USER_ERROR_EXIT
+    _setup_logging(args.verbose - args.quiet)
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("evopose: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # only user errors (see _is_user_error) become one line
+        if not _is_user_error(error):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"evopose: error: {message}", file=sys.stderr)
+        return USER_ERROR_EXIT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the whole command, with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="evopose",
+        description="Train, evaluate and deploy EvoPose2D and other top-down pose networks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples(
+            "evopose demo",
+            "evopose data synth --out data/synth",
+            "evopose train apps/evopose/configs/tiny_synthetic.yaml",
+            "evopose eval runs/tiny_synthetic/config.yaml --weights runs/tiny_synthetic/best.keras",
+            "evopose predict --weights runs/tiny_synthetic/best.keras photo.jpg",
+            "evopose info apps/evopose/configs/evopose2d_s.yaml",
+            "evopose search apps/evopose/configs/search-cpu.yaml",
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"evopose {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    parser.set_defaults(handler=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_data(commands)
+    _add_train(commands)
+    _add_eval(commands)
+    _add_predict(commands)
+    _add_info(commands)
+    _add_export(commands)
+    from evopose.demo import add_parser as add_demo_parser
+    from evopose.search.command import add_parser as add_search_parser
+
+    add_search_parser(commands)
+    add_demo_parser(commands)
+    return parser
+
+
+# --- subcommands ------------------------------------------------------------------------
+
+
+def _add_data(commands: argparse._SubParsersAction) -> None:
+    data = _command(commands, "data", "prepare datasets (COCO to TFRecords, synthetic data)")
+    data.set_defaults(handler=lambda args: data.print_help() or USER_ERROR_EXIT)
+    sub = data.add_subparsers(title="data commands", metavar="COMMAND")
+
+    convert = _command(
+        sub,
+        "convert",
+        "COCO keypoint annotations + images (+ person detections) to TFRecord shards",
+        _examples(
+            "evopose data convert --split train --annotations person_keypoints_train2017.json "
+            "--images train2017 --out data/coco",
+            "evopose data convert --split val --annotations person_keypoints_val2017.json "
+            "--images val2017 --detections COCO_val2017_detections_AP_H_56_person.json "
+            "--out data/coco",
+        ),
+    )
+    convert.add_argument("--split", choices=("train", "val"), required=True, help="which split")
+    convert.add_argument("--annotations", required=True, type=Path, help="COCO keypoints JSON")
+    convert.add_argument("--images", required=True, type=Path, help="folder of the JPEG images")
+    convert.add_argument(
+        "--detections",
+        type=Path,
+        help="person detections (COCO results JSON) for the val split: also writes 'val-dets'",
+    )
+    convert.add_argument("--out", required=True, type=Path, help="dataset folder (data.root)")
+    convert.add_argument("--shard-size", type=int, default=1024, help="examples per shard")
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace a conversion of other input"
+    )
+    convert.set_defaults(handler=_run_convert)
+
+    synth = _command(
+        sub,
+        "synth",
+        "write the synthetic pose dataset (train, val, val-dets and its annotations)",
+        _examples("evopose data synth --out data/synth --train 512 --val 64"),
+    )
+    synth.add_argument("--out", required=True, type=Path, help="dataset folder (data.root)")
+    synth.add_argument("--train", type=int, default=512, help="training images")
+    synth.add_argument("--val", type=int, default=64, help="validation images")
+    synth.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="image height and width"
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    synth.set_defaults(handler=_run_synth)
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    train = _command(
+        commands,
+        "train",
+        "train and validate a network; rerun the same command to resume",
+        _examples(
+            "evopose train apps/evopose/configs/evopose2d_s.yaml --tpu my-tpu",
+            "evopose train apps/evopose/configs/tiny_synthetic.yaml --devices 2 "
+            "--set train.batch_size=16",
+        ),
+    )
+    _add_config_arguments(train)
+    train.add_argument("--run-dir", type=Path, help="run folder (default: runs/<config name>)")
+    train.add_argument("--epochs", type=int, help="override train.epochs")
+    where = train.add_mutually_exclusive_group()
+    where.add_argument(
+        "--tpu", metavar="NAME", help="train on this Cloud TPU ('local' on a TPU VM)"
+    )
+    where.add_argument(
+        "--devices", type=int, metavar="N", help="split the CPU into N logical devices (testing)"
+    )
+    train.set_defaults(handler=_run_train)
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    evaluate = _command(
+        commands,
+        "eval",
+        "COCO keypoint AP with detector (or ground-truth) boxes, flip test and rescoring",
+        _examples(
+            "evopose eval runs/evopose2d_s/config.yaml --weights runs/evopose2d_s/best.keras",
+            "evopose eval CONFIG --weights W --boxes ground_truth --no-flip --limit 100",
+        ),
+    )
+    _add_config_arguments(evaluate)
+    evaluate.add_argument("--weights", required=True, type=Path, help=".keras or .weights.h5")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N images")
+    evaluate.add_argument(
+        "--boxes", choices=("detections", "ground_truth"), help="override eval.boxes"
+    )
+    evaluate.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    evaluate.add_argument("--out", type=Path, help="results JSON (default: beside the weights)")
+    evaluate.set_defaults(handler=_run_eval)
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    predict = _command(
+        commands,
+        "predict",
+        "draw the poses found in an image, a folder of images or a video",
+        _examples(
+            "evopose predict --weights runs/evopose2d_s/best.keras street.jpg",
+            "evopose predict --weights best.keras --boxes boxes.json --out annotated/ photos/",
+            "evopose predict --weights best.keras clip.mp4",
+        ),
+    )
+    predict.add_argument("input", type=Path, help="an image, a folder of images or a video")
+    predict.add_argument("--weights", required=True, type=Path, help="a .keras model")
+    predict.add_argument(
+        "--boxes",
+        type=Path,
+        help="person boxes: COCO results JSON or {file name: [[x, y, w, h, score], ...]}; "
+        "default: OpenCV's HOG people detector (the whole picture when it finds nobody)",
+    )
+    predict.add_argument("--out", type=Path, help="output folder (default: <input>_poses)")
+    predict.add_argument(
+        "--min-score", type=float, default=0.2, help="hide keypoints scoring below this"
+    )
+    predict.set_defaults(handler=_run_predict)
+
+
+def _add_info(commands: argparse._SubParsersAction) -> None:
+    info = _command(
+        commands,
+        "info",
+        "parameters, GFLOPs and output shape of a model",
+        _examples(
+            "evopose info apps/evopose/configs/evopose2d_l.yaml",
+            "evopose info runs/tiny_synthetic/best.keras",
+            "evopose info evopose2d_xs",
+        ),
+    )
+    info.add_argument("model", help="a .keras file, a YAML config or a posenets model name")
+    info.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    info.set_defaults(handler=_run_info)
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    export = _command(
+        commands,
+        "export",
+        "export for deployment and check the reloaded export against the Keras model",
+        _examples(
+            "evopose export --weights runs/evopose2d_s/best.keras --format tflite",
+            "evopose export --weights best.keras --format onnx --out model.onnx",
+        ),
+    )
+    export.add_argument("--weights", required=True, type=Path, help="a .keras model")
+    export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
+    export.add_argument("--out", type=Path, help="output path (default: beside the weights)")
+    export.set_defaults(handler=_run_export)
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from evopose.datasets import convert_coco_dataset
+
+    counts = convert_coco_dataset(
+        annotations=args.annotations,
+        images=args.images,
+        out=args.out,
+        split=args.split,
+        detections=args.detections,
+        shard_size=args.shard_size,
+        overwrite=args.overwrite,
+    )
+    for split, manifest in counts.items():
+        c = manifest["counts"]
+        print(
+            f"{args.out / split}: {c['examples']} examples, "
+            f"{c['skipped_instances']} instances skipped, {c['skipped_images']} images skipped"
+        )
+    return 0
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from evopose.datasets import write_synthetic_dataset
+
+    manifests = write_synthetic_dataset(
+        args.out,
+        train_images=args.train,
+        val_images=args.val,
+        image_size=tuple(args.image_size) if args.image_size else None,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    for split, manifest in manifests.items():
+        print(f"{args.out / split}: {manifest['counts']['examples']} examples")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from evopose.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    run_dir = args.run_dir or Path("runs") / Path(args.config).stem
+    from evopose.distribute import select_strategy
+
+    strategy = select_strategy(tpu=args.tpu, devices=args.devices)
+    from evopose.training import train
+
+    result = train(config, run_dir, epochs=args.epochs, strategy=strategy)
+    print(
+        f"{result.run_dir}: {result.epochs} epochs, best validation loss "
+        f"{result.best_val_loss:.6g} at epoch {result.best_epoch}; models: "
+        f"{result.best_model}, {result.final_model}"
+    )
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from evopose.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    changes = {}
+    if args.boxes:
+        changes["boxes"] = args.boxes
+    if args.no_flip:
+        changes["flip"] = False
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **changes))
+    from evopose.evaluation import evaluate_model, format_metrics
+
+    report = evaluate_model(config, args.weights, limit=args.limit, results_path=args.out)
+    print(format_metrics(report.metrics))
+    print(f"results: {report.results_path}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from evopose.prediction import predict_path
+
+    summary = predict_path(
+        args.input,
+        args.weights,
+        boxes=args.boxes,
+        out_dir=args.out,
+        min_score=args.min_score,
+    )
+    for line in summary:
+        print(line)
+    return 0
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from evopose.models import describe_model
+
+    for name, value in describe_model(args.model, args.overrides).items():
+        print(f"{name:>14}: {value}")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from evopose.export import export_model
+
+    report = export_model(args.weights, args.format, args.out)
+    print(
+        f"{report.path}: {report.format} export; reloaded outputs differ from Keras by at most "
+        f"{report.max_abs_diff:.3g} (tolerance {report.tolerance:g})"
+    )
+    return 0
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _command(
+    commands: argparse._SubParsersAction, name: str, help_text: str, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="YAML config (see apps/evopose/configs/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.batch_size=64 (repeatable)",
+    )
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(textwrap.indent(line, "  ") for line in lines)
+
+
+def _setup_logging(level: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    python_level = {-1: logging.WARNING, 0: logging.INFO}.get(max(-1, min(level, 1)), logging.DEBUG)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("evopose", "evosearch", "posedata", "posenets", "cocoeval_tools", "weightxfer"):
+        logging.getLogger(name).setLevel(python_level)
+
+
+# The input-error classes of the packages the app builds on (module, class name).
+_PACKAGE_USER_ERRORS = (
+    ("posedata.errors", "DataError"),
+    ("posenets.errors", "PosenetsError"),
+    ("cocoeval_tools.errors", "CocoEvalToolsError"),
+    ("weightxfer.errors", "WeightTransferError"),
+    ("evosearch.errors", "EvoSearchError"),
+)
+
+
+def _is_user_error(error: BaseException) -> bool:
+    """An error the user can fix: ours, or a package's input error (if that package loaded)."""
+    kinds: list[type] = [EvoposeError]
+    for module_name, class_name in _PACKAGE_USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            kinds.append(getattr(module, class_name))
+    return isinstance(error, tuple(kinds))

@@ -1,0 +1,227 @@
+"""The app's side of the data: converting datasets into `data.root` and feeding the trainer.
+
+A dataset folder (`data.root`) holds posedata's split folders: `train/` and `val/`
+(ground-truth boxes) and `val-dets/` (detector boxes, for AP), each with a `manifest.json`.
+"""
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tensorflow as tf
+
+import posedata
+from evopose import atomic
+from evopose.config import Config, require_path
+from evopose.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from evopose.training import TrainData
+
+log = logging.getLogger(__name__)
+
+TRAIN, VAL, VAL_DETECTIONS = "train", "val", "val-dets"
+MANIFEST = "manifest.json"  # posedata's per-split manifest
+RAW_FOLDER = "coco"  # where `data synth` puts its COCO-format images and annotations
+
+
+def split_folder(config: Config, split: str) -> str:
+    """The folder of `split` under `data.root` (a local path or a gs:// URL); a ConfigError
+    naming the key when it is missing."""
+    root = require_path(config, "data.root", kind="dir")
+    folder = f"{root.rstrip('/')}/{split}"
+    if not tf.io.gfile.exists(f"{folder}/{MANIFEST}"):
+        raise ConfigError(
+            f"{config.source}: data.root: '{root}' has no converted '{split}' split "
+            f"(no {split}/{MANIFEST}); run `evopose data convert` or `evopose data synth`"
+        )
+    return folder
+
+
+def split_manifest(config: Config, split: str) -> dict[str, Any]:
+    """The posedata manifest of `split` under `data.root`."""
+    return posedata.read_manifest(split_folder(config, split))
+
+
+def dataset_info(config: Config, split: str = VAL) -> posedata.DatasetInfo:
+    """The keypoint description stored with the converted split."""
+    manifest = split_manifest(config, split)
+    return posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(split))
+
+
+def augment_config(config: Config) -> posedata.AugmentConfig:
+    """The config's augmentation as posedata's `AugmentConfig`."""
+    return posedata.AugmentConfig(**dataclasses.asdict(config.data.augment))
+
+
+def make_train_data(
+    config: Config,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    *,
+    seed_offset: int = 0,
+) -> "TrainData":
+    """Training (augmented, repeated) and validation (ground-truth boxes) batches for `train`.
+
+    `seed_offset` varies the augmentation draw, so a resumed run does not replay its first
+    epochs' batches.
+    """
+    from evopose.training import TrainData
+
+    recipe = config.train
+    train_dir, val_dir = split_folder(config, TRAIN), split_folder(config, VAL)
+    info = dataset_info(config, TRAIN)
+    examples = posedata.read_manifest(train_dir)["counts"]["examples"]
+    steps = recipe.steps_per_epoch or examples // recipe.batch_size
+    if examples < recipe.batch_size or steps < 1:
+        raise DataError(
+            f"{train_dir} holds {examples} examples, fewer than one batch "
+            f"(train.batch_size={recipe.batch_size})"
+        )
+    common = {"input_size": input_size, "heatmap_size": heatmap_size, "dataset_info": info}
+    train = posedata.make_dataset(
+        train_dir,
+        mode="train",
+        batch_size=recipe.batch_size,
+        augment=augment_config(config),
+        seed=recipe.seed + 7919 * seed_offset,
+        shuffle_buffer=config.data.shuffle_buffer,
+        repeat=True,
+        **common,
+    )
+    val = posedata.make_dataset(
+        val_dir, mode="val", batch_size=recipe.val_batch_size, seed=recipe.seed, **common
+    )
+    val_examples = posedata.read_manifest(val_dir)["counts"]["examples"]
+    if val_examples == 0:
+        raise DataError(f"{val_dir} holds no examples; validation needs at least one")
+    val_batches = math.ceil(val_examples / recipe.val_batch_size)  # the last one is padded
+    val_steps = min(recipe.val_steps or val_batches, val_batches)
+    return TrainData(train=train, steps_per_epoch=steps, val=val, val_steps=val_steps)
+
+
+def convert_coco_dataset(
+    *,
+    annotations: Path,
+    images: Path,
+    out: Path,
+    split: str,
+    detections: Path | None = None,
+    shard_size: int = 1024,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Converts one COCO split into `out/<split>` (and `out/val-dets` with detections), with a
+    progress bar; returns the manifests by split folder name."""
+    for path, what in ((annotations, "--annotations"), (detections, "--detections")):
+        if path is not None and not path.is_file():
+            raise DataError(f"{what}: no such file '{path}'")
+    if not images.is_dir():
+        raise DataError(f"--images: no such folder '{images}'")
+    if detections is not None and split != VAL:
+        raise DataError("--detections belongs to the val split (--split val)")
+    jobs = [(split, None)]
+    if detections is not None:
+        jobs.append((VAL_DETECTIONS, detections))
+    manifests = {}
+    for name, dets in jobs:
+        with _ProgressBar(f"{name}") as progress:
+            manifests[name] = posedata.convert_coco(
+                annotations,
+                images,
+                out,
+                split=name,
+                detections=dets,
+                shard_size=shard_size,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        _warn_skipped(manifests[name], out / name)
+    return manifests
+
+
+def write_synthetic_dataset(
+    out: Path,
+    *,
+    train_images: int,
+    val_images: int,
+    image_size: tuple[int, int] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Writes posedata's synthetic people as COCO files into `out/coco` and converts them into
+    `out/train`, `out/val` and `out/val-dets`; returns the manifests by split. On failure the
+    folder is removed again."""
+    out = Path(out)
+    if train_images < 1 or val_images < 1:
+        raise DataError("--train and --val must be at least 1 image each")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise DataError(
+                f"--out: '{out}' exists and is not empty; pass --overwrite to replace it"
+            )
+        atomic.remove_path(out)
+    sizes = {} if image_size is None else {"image_size": tuple(image_size)}
+    try:
+        raw = posedata.make_synthetic_coco(
+            out / RAW_FOLDER,
+            num_train_images=train_images,
+            num_val_images=val_images,
+            seed=seed,
+            **sizes,
+        )
+        jobs = (
+            (TRAIN, raw.train_annotations, raw.train_images, None),
+            (VAL, raw.val_annotations, raw.val_images, None),
+            (VAL_DETECTIONS, raw.val_annotations, raw.val_images, raw.val_detections),
+        )
+        manifests = {}
+        for split, annotations, images, detections in jobs:
+            with _ProgressBar(split) as progress:
+                manifests[split] = posedata.convert_coco(
+                    annotations, images, out, split=split, detections=detections, progress=progress
+                )
+    except BaseException:
+        atomic.remove_path(out)
+        raise
+    return manifests
+
+
+def _warn_skipped(manifest: dict[str, Any], folder: Path) -> None:
+    counts = manifest["counts"]
+    if counts["skipped_images"]:
+        reasons = ", ".join(
+            f"{image['file_name']} ({image['reason']})" for image in manifest["skipped_images"][:5]
+        )
+        more = counts["skipped_images"] - min(5, counts["skipped_images"])
+        log.warning(
+            "%s: %d images skipped: %s%s",
+            folder,
+            counts["skipped_images"],
+            reasons,
+            f" and {more} more" if more else "",
+        )
+
+
+class _ProgressBar:
+    """A tqdm bar over shards, as posedata's progress callback."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.label, unit="shard", leave=True)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,214 @@
+"""The full evaluation protocol (SPEC section 6): crops of detector (or ground-truth) boxes,
+flip test, heatmap decoding, mapping back to the image, rescoring, optional OKS-NMS, COCO
+results JSON and OKS AP/AR from pycocotools."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import cocoeval_tools
+import posedata
+from evopose import atomic
+from evopose.config import Config
+from evopose.datasets import VAL, VAL_DETECTIONS, split_folder
+from evopose.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The metrics of one evaluation and where its results went."""
+
+    metrics: cocoeval_tools.EvalResult  # AP, AP50, AP75, APM, APL, AR, ...
+    results_path: Path
+    metrics_path: Path
+    images: int
+    instances: int
+
+
+@dataclass(frozen=True)
+class Poses:
+    """Keypoints in image pixels for a set of instances, before rescoring."""
+
+    image_ids: np.ndarray  # (N,)
+    keypoints: np.ndarray  # (N, K, 3): x, y, keypoint score
+    box_scores: np.ndarray  # (N,)
+
+
+def evaluate_model(
+    config: Config,
+    weights: str | Path | None = None,
+    *,
+    model: keras.Model | None = None,
+    limit: int | None = None,
+    results_path: str | Path | None = None,
+) -> EvalReport:
+    """Evaluates `model` (or the one in `weights`) on the val split with `config.eval`'s protocol,
+    writes the COCO results and metrics JSON, and returns the metrics.
+
+    `limit` evaluates only the first `limit` images (by image id).
+    """
+    protocol = config.eval
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    split = VAL_DETECTIONS if protocol.boxes == "detections" else VAL
+    folder = split_folder(config, split)
+    manifest = posedata.read_manifest(folder)
+    annotations = _annotations(config, manifest)
+    info = posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(folder))
+    if model is None:
+        if weights is None:
+            raise ConfigError("evaluate_model needs weights or a model")
+        from evopose.models import load_model
+
+        model = load_model(weights, config, num_keypoints=info.num_keypoints)
+    if results_path is None:
+        if weights is None:
+            raise ConfigError("evaluate_model needs results_path when given a model")
+        weights = Path(weights)
+        results_path = weights.with_name(f"{weights.name.split('.')[0]}.{split}.results.json")
+    results_path = Path(results_path)
+
+    poses = predict_split(
+        model, folder, info, flip=protocol.flip, batch_size=protocol.batch_size, limit=limit
+    )
+    scores = cocoeval_tools.rescore(
+        poses.box_scores, poses.keypoints[..., 2], threshold=protocol.keypoint_threshold
+    )
+    keep = np.arange(len(scores))
+    if protocol.oks_nms is not None and len(scores):
+        keep = cocoeval_tools.oks_nms(
+            poses.keypoints,
+            scores,
+            image_ids=poses.image_ids,
+            threshold=protocol.oks_nms,
+            sigmas=info.sigmas,
+        )
+    results = cocoeval_tools.to_coco_results(
+        poses.image_ids[keep],
+        poses.keypoints[keep],
+        scores[keep],
+        category_id=int(manifest["options"]["category_id"]),
+    )
+    with atomic.atomic_path(results_path, suffix=".json") as tmp:
+        cocoeval_tools.write_results(tmp, results)
+    image_ids = sorted({int(i) for i in poses.image_ids})
+    metrics = cocoeval_tools.evaluate(
+        annotations, results, image_ids=image_ids if limit else None, sigmas=info.sigmas
+    )
+    metrics_path = results_path.with_name(results_path.name.replace(".results.", ".metrics."))
+    if metrics_path == results_path:
+        metrics_path = results_path.with_suffix(".metrics.json")
+    atomic.write_json(
+        metrics_path,
+        {
+            "metrics": dict(metrics),
+            "boxes": protocol.boxes,
+            "flip": protocol.flip,
+            "images": len(image_ids),
+            "instances": len(results),
+            "annotations": str(annotations),
+            "results": str(results_path),
+        },
+    )
+    log.info("evaluated %d instances on %d images", len(results), len(image_ids))
+    return EvalReport(metrics, results_path, metrics_path, len(image_ids), len(results))
+
+
+def predict_split(
+    model: keras.Model,
+    folder: str | Path,
+    info: posedata.DatasetInfo,
+    *,
+    flip: bool,
+    batch_size: int,
+    limit: int | None = None,
+) -> Poses:
+    """Keypoints in image pixels for every instance of a converted split (first `limit` images)."""
+    input_size = tuple(int(s) for s in model.input_shape[1:3])
+    batches = posedata.make_dataset(
+        folder,
+        mode="predict",
+        input_size=input_size,
+        batch_size=batch_size,
+        dataset_info=info,
+        flip_test=flip,
+        shuffle=False,
+        seed=0,
+    )
+    ids, keypoints, box_scores = [], [], []
+    seen: set[int] = set()
+    for batch in batches:
+        mask = batch["mask"].numpy()
+        batch_ids = batch["image_id"].numpy()[mask]
+        if limit is not None:
+            keep = np.array([_admit(int(i), seen, limit) for i in batch_ids], dtype=bool)
+        else:
+            keep = np.ones(len(batch_ids), dtype=bool)
+        if not keep.any():
+            break
+        heatmaps = predict_heatmaps(
+            model, batch["images"], batch.get("images_flipped"), info.flip_pairs
+        )[mask][keep]
+        coords, scores = cocoeval_tools.decode_heatmaps(heatmaps, input_size=input_size)
+        transforms = batch["transform"].numpy()[mask][keep]
+        image_coords = cocoeval_tools.to_image_coords(coords, transforms)
+        ids.append(batch_ids[keep])
+        keypoints.append(np.concatenate([image_coords, scores[..., None]], axis=-1))
+        box_scores.append(batch["score"].numpy()[mask][keep])
+    if not ids:
+        raise DataError(f"{folder} holds no instances to evaluate")
+    return Poses(
+        image_ids=np.concatenate(ids).astype(np.int64),
+        keypoints=np.concatenate(keypoints).astype(np.float64),
+        box_scores=np.concatenate(box_scores).astype(np.float64),
+    )
+
+
+def predict_heatmaps(
+    model: keras.Model,
+    images: np.ndarray | tf.Tensor,
+    flipped_images: np.ndarray | tf.Tensor | None,
+    flip_pairs: Sequence[Sequence[int]],
+) -> np.ndarray:
+    """NHWK heatmaps of a batch of crops, averaged with the mirrored crops' when given."""
+    heatmaps = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+    if flipped_images is None:
+        return heatmaps
+    mirrored = np.asarray(model.predict_on_batch(flipped_images), dtype=np.float32)
+    return cocoeval_tools.flip_merge(heatmaps, mirrored, flip_pairs)
+
+
+def format_metrics(metrics: cocoeval_tools.EvalResult) -> str:
+    """The metrics as a markdown table."""
+    return metrics.table()
+
+
+def _admit(image_id: int, seen: set[int], limit: int) -> bool:
+    if image_id in seen:
+        return True
+    if len(seen) >= limit:
+        return False
+    seen.add(image_id)
+    return True
+
+
+def _annotations(config: Config, manifest: dict) -> Path:
+    if config.eval.annotations is not None:
+        path = Path(config.eval.annotations)
+        if not path.is_file():
+            raise ConfigError(f"{config.source}: eval.annotations: no such file '{path}'")
+        return path
+    path = Path(manifest["sources"]["annotation_file"])
+    if not path.is_file():
+        raise ConfigError(
+            f"{config.source}: eval.annotations is not set and the annotation file the val split "
+            f"was converted from is gone ('{path}'); set eval.annotations"
+        )
+    return path

@@ -1,0 +1,98 @@
+"""Model construction and loading for the app: the network a config names, models from files,
+and the `info` summary (parameters, GFLOPs, output shape)."""
+
+import logging
+import zipfile
+from pathlib import Path
+
+import keras
+
+import posenets
+from evopose.config import Config, ModelConfig, load_config
+from evopose.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+COCO_KEYPOINTS = 17
+
+
+def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> keras.Model:
+    """The network `model` names (a posenets model, or EvoPose2D from `model.genotype`), with
+    `model.transfer_from`'s weights transferred into it when set."""
+    kwargs: dict = {"num_keypoints": num_keypoints}
+    if model.input_size is not None:
+        kwargs["input_shape"] = model.input_size
+    if model.genotype is not None:
+        kwargs["genotype"] = [list(gene) for gene in model.genotype]
+    network = posenets.create_model(model.name, **kwargs)
+    if model.transfer_from is not None:
+        transfer_weights(load_model(model.transfer_from), network)
+    return network
+
+
+def transfer_weights(parent: keras.Model, child: keras.Model) -> float:
+    """Transfers `parent`'s weights into `child` by the EvoPose2D rule (SPEC section 1);
+    returns the fraction of the child's parameters inherited."""
+    from weightxfer.keras import transfer_model
+
+    report = transfer_model(parent, child)
+    fraction = float(report.inherited_fraction)
+    log.info(
+        "%s inherited %.1f%% of its parameters from %s", child.name, 100 * fraction, parent.name
+    )
+    return fraction
+
+
+def load_model(
+    weights: str | Path, config: Config | None = None, *, num_keypoints: int | None = None
+) -> keras.Model:
+    """A model from a `.keras` file, or the config's network with `.weights.h5` weights loaded."""
+    path = Path(weights)
+    if not path.is_file():
+        raise DataError(f"--weights: no such file '{path}'")
+    name = path.name.lower()
+    try:
+        if name.endswith(".keras"):
+            return keras.saving.load_model(path, compile=False)
+        if name.endswith(".weights.h5"):
+            if config is None:
+                raise DataError(
+                    f"--weights: '{path}' holds weights only; use the run's .keras model "
+                    "(best.keras or model.keras)"
+                )
+            model = build_model(config.model, num_keypoints or COCO_KEYPOINTS)
+            model.load_weights(path)
+            return model
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        if isinstance(error, DataError | ConfigError):
+            raise
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"--weights: cannot load '{path}': {detail}") from None
+    raise DataError(f"--weights: '{path}' must be a .keras model or .weights.h5 weights file")
+
+
+def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """Parameters, GFLOPs (multiply-adds, batch 1), input and output shape of a `.keras` file,
+    a YAML config's network or a posenets model name."""
+    path = Path(target)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        config = load_config(path, overrides)
+        model = build_model(config.model)
+        source = f"{config.model.name} ({path})"
+    elif path.suffix.lower() == ".keras":
+        model = load_model(path)
+        source = str(path)
+    else:
+        if overrides:
+            raise ConfigError("--set applies to YAML configs only")
+        model = posenets.create_model(target)
+        source = target
+    height, out_height = model.input_shape[1], model.output_shape[1]
+    return {
+        "model": source,
+        "input": "x".join(str(s) for s in model.input_shape[1:]),
+        "output": "x".join(str(s) for s in model.output_shape[1:]),
+        "output stride": f"{height / out_height:g}",
+        "parameters": f"{model.count_params():,} ({model.count_params() / 1e6:.2f}M)",
+        "GFLOPs": f"{posenets.count_flops(model) / 1e9:.3f}",
+    }

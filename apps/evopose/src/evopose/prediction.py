@@ -1,0 +1,315 @@
+"""Poses on pictures: an image, a folder of images or a video in; annotated copies and a JSON of
+keypoints out. Person boxes come from a JSON file or OpenCV's HOG people detector."""
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import keras
+import numpy as np
+
+import posedata
+from evopose import atomic
+from evopose.errors import DataError
+from evopose.evaluation import predict_heatmaps
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+_LEFT, _RIGHT, _CENTRE = (0, 140, 255), (255, 120, 0), (60, 220, 60)  # BGR
+
+
+@dataclass(frozen=True)
+class Person:
+    """One detected person: box `[x, y, w, h]`, box score and keypoints (K, 3) x, y, score."""
+
+    box: tuple[float, float, float, float]
+    box_score: float
+    keypoints: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "box_score": round(float(self.box_score), 4),
+            "keypoints": [
+                [round(float(v), 2) for v in kp[:2]] + [round(float(kp[2]), 4)]
+                for kp in self.keypoints
+            ],
+        }
+
+
+class PosePredictor:
+    """Crops person boxes out of BGR images, runs the network (with flip test) and decodes poses."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        info: posedata.DatasetInfo = posedata.COCO_PERSON,
+        *,
+        flip: bool = True,
+    ):
+        keypoints = int(model.output_shape[-1])
+        if keypoints != info.num_keypoints:
+            raise DataError(
+                f"the model predicts {keypoints} keypoints but the keypoint description "
+                f"'{info.name}' has {info.num_keypoints}"
+            )
+        self.model = model
+        self.info = info
+        self.flip = flip
+        self.input_size = tuple(int(s) for s in model.input_shape[1:3])
+
+    def __call__(
+        self, image_bgr: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+    ) -> list[Person]:
+        """Poses of the people in `boxes` (N, 4) `[x, y, w, h]` of one BGR image."""
+        if len(boxes) == 0:
+            return []
+        import cocoeval_tools
+
+        height, width = self.input_size
+        transforms = posedata.crop_transform(np.asarray(boxes, np.float32), self.input_size).numpy()
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        crops = np.stack(
+            [
+                cv2.warpAffine(rgb, t, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
+                for t in transforms
+            ]
+        )
+        crops = np.asarray(posedata.normalize_images(crops), dtype=np.float32)
+        flipped = crops[:, :, ::-1].copy() if self.flip else None
+        heatmaps = predict_heatmaps(self.model, crops, flipped, self.info.flip_pairs)
+        coords, kp_scores = cocoeval_tools.decode_heatmaps(heatmaps, input_size=self.input_size)
+        image_coords = cocoeval_tools.to_image_coords(coords, transforms)
+        keypoints = np.concatenate([image_coords, kp_scores[..., None]], axis=-1)
+        return [
+            Person(tuple(float(v) for v in box), float(score), kps)
+            for box, score, kps in zip(boxes, scores, keypoints, strict=True)
+        ]
+
+
+class HogPeopleDetector:
+    """OpenCV's built-in HOG + linear SVM people detector (no download)."""
+
+    def __init__(self, min_score: float = 0.3, nms_threshold: float = 0.45):
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise DataError(
+                f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 moved it out); "
+                "give person boxes with --boxes, or install opencv-python-headless<5"
+            )
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.min_score = min_score
+        self.nms_threshold = nms_threshold
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N, 4) `[x, y, w, h]` and scores (N,) in (0, 1) of the people in the image."""
+        rects, weights = self.hog.detectMultiScale(
+            image_bgr, winStride=(8, 8), padding=(8, 8), scale=1.05
+        )
+        if len(rects) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
+        keep = cv2.dnn.NMSBoxes(
+            [list(map(int, r)) for r in rects], scores.tolist(), self.min_score, self.nms_threshold
+        )
+        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+        return np.asarray(rects, np.float32)[keep], scores[keep]
+
+
+def predict_path(
+    input_path: str | Path,
+    weights: str | Path,
+    *,
+    boxes: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    min_score: float = 0.2,
+    flip: bool = True,
+    info: posedata.DatasetInfo = posedata.COCO_PERSON,
+) -> list[str]:
+    """Predicts poses on an image, a folder of images or a video; writes annotated copies and
+    `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output."""
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise DataError(f"INPUT: no such file or folder '{input_path}'")
+    given_boxes = read_boxes(boxes) if boxes is not None else None
+    from evopose.models import load_model
+
+    predictor = PosePredictor(load_model(weights), info, flip=flip)
+    detector = HogPeopleDetector() if given_boxes is None else None
+    out_dir = (
+        Path(out_dir) if out_dir is not None else input_path.with_name(input_path.stem + "_poses")
+    )
+
+    def people_in(key: str, image: np.ndarray) -> list[Person]:
+        if given_boxes is not None:
+            rows = given_boxes.get(key, [])
+            found = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
+            scores = np.asarray([r[4] if len(r) > 4 else 1.0 for r in rows], np.float32)
+        else:
+            found, scores = detector(image)
+            if len(found) == 0:
+                log.info("%s: the HOG detector found nobody; using the whole image", key)
+                found = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+                scores = np.ones(1, np.float32)
+        return predictor(image, found, scores)
+
+    if input_path.suffix.lower() in VIDEO_SUFFIXES:
+        return [_predict_video(input_path, out_dir, people_in, predictor, min_score)]
+    if input_path.is_dir():
+        images = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"INPUT: '{input_path}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    elif input_path.suffix.lower() in IMAGE_SUFFIXES:
+        images = [input_path]
+    else:
+        raise DataError(
+            f"INPUT: '{input_path}' is neither an image ({', '.join(IMAGE_SUFFIXES)}), "
+            f"a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder"
+        )
+    decoded = [(path, _read_image(path, strict=len(images) == 1)) for path in images]
+    everything: dict[str, Any] = {}
+    lines = []
+    for path, image in decoded:
+        if image is None:
+            lines.append(f"{path}: skipped, not a readable image")
+            continue
+        people = people_in(path.name, image)
+        target = out_dir / path.name
+        _write_image(target, draw_poses(image, people, predictor.info, min_score))
+        everything[path.name] = [person.to_dict() for person in people]
+        lines.append(f"{target}: {len(people)} people")
+    atomic.write_json(out_dir / "keypoints.json", everything)
+    lines.append(f"{out_dir / 'keypoints.json'}: keypoints of {len(everything)} images")
+    return lines
+
+
+def draw_poses(
+    image_bgr: np.ndarray,
+    people: list[Person],
+    info: posedata.DatasetInfo,
+    min_score: float = 0.2,
+) -> np.ndarray:
+    """A copy of the image with each person's box, skeleton and keypoints drawn."""
+    canvas = image_bgr.copy()
+    thickness = max(1, round(min(canvas.shape[:2]) / 240))
+    left = {a for a, _ in info.flip_pairs}
+    right = {b for _, b in info.flip_pairs}
+
+    def colour(index: int) -> tuple[int, int, int]:
+        return _LEFT if index in left else _RIGHT if index in right else _CENTRE
+
+    for person in people:
+        x, y, w, h = (int(np.rint(v)) for v in person.box)
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), (200, 200, 200), 1, cv2.LINE_AA)
+        points = person.keypoints
+        for a, b in info.skeleton:
+            if points[a, 2] >= min_score and points[b, 2] >= min_score:
+                start, end = _pixel(points[a]), _pixel(points[b])
+                cv2.line(canvas, start, end, colour(b), thickness + 1, cv2.LINE_AA)
+        for index, point in enumerate(points):
+            if point[2] >= min_score:
+                cv2.circle(canvas, _pixel(point), thickness + 2, colour(index), -1, cv2.LINE_AA)
+    return canvas
+
+
+def _pixel(point: np.ndarray) -> tuple[int, int]:
+    return int(np.rint(point[0])), int(np.rint(point[1]))
+
+
+def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
+    """Person boxes by image file name (or video frame number): `{key: [[x, y, w, h, score]]}`.
+
+    Also reads COCO results lists whose entries carry a `file_name` (or, for videos, a
+    `frame`) next to `bbox` and `score`.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"--boxes: no such file '{path}'") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"--boxes: '{path}' is not readable JSON ({error})") from None
+    boxes: dict[str, list[list[float]]] = {}
+    if isinstance(data, list):
+        for index, entry in enumerate(data):
+            if not isinstance(entry, dict) or "bbox" not in entry:
+                raise DataError(f"--boxes: '{path}' entry {index} has no 'bbox'")
+            key = entry.get("file_name", entry.get("frame"))
+            if key is None:
+                raise DataError(f"--boxes: '{path}' entry {index} has no 'file_name' or 'frame'")
+            boxes.setdefault(str(key), []).append([*entry["bbox"], entry.get("score", 1.0)])
+    elif isinstance(data, dict):
+        boxes = {str(k): v for k, v in data.items()}
+    else:
+        raise DataError(f"--boxes: '{path}' must hold a JSON object or list")
+    for key, rows in boxes.items():
+        if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) in (4, 5) and all(isinstance(v, int | float) for v in r)
+            for r in rows
+        ):
+            raise DataError(
+                f"--boxes: '{path}' entry '{key}' must be a list of [x, y, w, h] or "
+                "[x, y, w, h, score]"
+            )
+        for r in rows:
+            if r[2] <= 0 or r[3] <= 0:
+                raise DataError(f"--boxes: '{path}' entry '{key}' has a box of zero size: {r}")
+    return boxes
+
+
+def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_score) -> str:
+    capture = cv2.VideoCapture(str(input_path))
+    if not capture.isOpened():
+        raise DataError(f"INPUT: '{input_path}' cannot be opened as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    target = out_dir / (input_path.stem + "_poses.mp4")
+    frames: dict[str, Any] = {}
+    writer = None
+    with atomic.atomic_path(target, suffix=".mp4") as tmp:
+        try:
+            for index, frame in _frames(capture):
+                if writer is None:
+                    size = (frame.shape[1], frame.shape[0])
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                people = people_in(str(index), frame)
+                writer.write(draw_poses(frame, people, predictor.info, min_score))
+                frames[str(index)] = [person.to_dict() for person in people]
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        if not frames:
+            raise DataError(f"INPUT: '{input_path}' holds no readable frames")
+    atomic.write_json(out_dir / "keypoints.json", {input_path.name: frames})
+    return f"{target}: {len(frames)} frames"
+
+
+def _frames(capture: cv2.VideoCapture) -> Iterator[tuple[int, np.ndarray]]:
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield index, frame
+        index += 1
+
+
+def _read_image(path: Path, *, strict: bool) -> np.ndarray | None:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        if strict:
+            raise DataError(f"INPUT: '{path}' cannot be read as an image (corrupt or unsupported)")
+        log.warning("%s: cannot be read as an image; skipped", path)
+    return image
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    with atomic.atomic_path(path, suffix=path.suffix) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise DataError(f"cannot write '{path}'")

@@ -1,0 +1,172 @@
+"""The config system: YAML -> frozen dataclasses, strict validation, overrides, shipped configs."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evopose.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    dump_config,
+    load_config,
+    require_path,
+)
+from evopose.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_the_paper_recipe_as_defaults(tmp_path):
+    config = load_config(write(tmp_path, "model: {name: evopose2d_s}\n"))
+    assert config.train.base_lr == 2.5e-4
+    assert config.train.weight_decay == 1e-5
+    assert config.train.warmup_epochs == 5
+    assert config.train.epochs == 200
+    assert config.data.augment.rotation_prob == 0.6
+    assert config.eval.flip is True
+    assert config.source == str(tmp_path / "run.yaml")
+
+
+def test_configs_are_frozen(tmp_path):
+    config = load_config(write(tmp_path, "model: {name: evopose2d_s}\n"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.epochs = 3
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = write(tmp_path, "model: {name: evopose2d_s}\ntrain: {batchsize: 64}\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: unknown key 'train\.batchsize'"):
+        load_config(path)
+
+
+def test_unknown_section_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'optimizer'"):
+        load_config(write(tmp_path, "model: {name: x}\noptimizer: adam\n"))
+
+
+def test_wrong_type_names_the_key_the_file_and_the_expected_type(tmp_path):
+    path = write(tmp_path, "model: {name: evopose2d_s}\ntrain: {batch_size: many}\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: train\.batch_size: expected an integer"):
+        load_config(path)
+
+
+def test_booleans_are_not_integers(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.epochs"):
+        load_config(write(tmp_path, "model: {name: x}\ntrain: {epochs: true}\n"))
+
+
+def test_integers_are_accepted_where_a_number_is_expected(tmp_path):
+    config = load_config(write(tmp_path, "model: {name: x}\ntrain: {base_lr: 1}\n"))
+    assert config.train.base_lr == 1.0 and isinstance(config.train.base_lr, float)
+
+
+def test_out_of_range_value_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.augment\.flip_prob: 1\.5 is out of range"):
+        load_config(write(tmp_path, "model: {name: x}\ndata: {augment: {flip_prob: 1.5}}\n"))
+
+
+def test_choice_outside_the_allowed_values_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.precision: expected one of 'float32'"):
+        load_config(write(tmp_path, "model: {name: x}\ntrain: {precision: float16}\n"))
+
+
+def test_missing_required_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing required key 'model.name'"):
+        load_config(write(tmp_path, "model: {input_size: [64, 48]}\n"))
+
+
+def test_genotype_is_read_as_tuples_and_checked_per_gene(tmp_path):
+    text = "model: {name: evopose2d, genotype: [[3, 1, 2, 1], [3, 2, 3, 2]]}\n"
+    config = load_config(write(tmp_path, text))
+    assert config.model.genotype == ((3, 1, 2, 1), (3, 2, 3, 2))
+    bad = "model: {name: evopose2d, genotype: [[3, 1, 2]]}\n"
+    with pytest.raises(ConfigError, match=r"model\.genotype\[0\]"):
+        load_config(write(tmp_path, bad))
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"run\.yaml:3: YAML syntax error"):
+        load_config(write(tmp_path, "model:\n  name: x\n bad: 1\n"))
+
+
+def test_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_overrides_set_nested_values_parsed_as_yaml(tmp_path):
+    path = write(tmp_path, "model: {name: evopose2d_s}\n")
+    config = load_config(path, ["train.batch_size=64", "model.input_size=[128, 96]"])
+    assert config.train.batch_size == 64
+    assert config.model.input_size == (128, 96)
+
+
+def test_override_of_an_unknown_key_names_the_override():
+    with pytest.raises(ConfigError, match=r"--set train\.batchsize=3: unknown key 'batchsize'"):
+        apply_overrides({"model": {"name": "x"}}, ["train.batchsize=3"])
+
+
+def test_override_without_equals_sign_is_rejected():
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["train.batch_size"])
+
+
+def test_override_with_a_wrong_type_names_the_key():
+    data = apply_overrides({"model": {"name": "x"}}, ["train.batch_size=big"])
+    with pytest.raises(ConfigError, match=r"train.batch_size: expected an integer"):
+        config_from_dict(data, source="cli")
+
+
+def test_dumped_config_loads_back_equal(tmp_path):
+    config = load_config(
+        write(tmp_path, "model: {name: evopose2d, genotype: [[3, 1, 2, 1]]}\n"),
+        ["train.batch_size=8", "eval.oks_nms=0.9"],
+    )
+    again = load_config(write(tmp_path, dump_config(config), "again.yaml"))
+    assert again == config
+
+
+def test_require_path_names_the_key_and_file(tmp_path):
+    config = config_from_dict(
+        {"model": {"name": "x"}, "data": {"root": str(tmp_path / "nowhere")}}, source="c.yaml"
+    )
+    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root: no such folder"):
+        require_path(config, "data.root", kind="dir")
+    unset = config_from_dict({"model": {"name": "x"}}, source="c.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root is not set"):
+        require_path(unset, "data.root", kind="dir")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_is_valid(path):
+    config = load_config(path)
+    assert isinstance(config, Config)
+    assert yaml.safe_load(path.read_text())  # not empty
+
+
+def test_dataset_root_may_be_a_url_for_tensorflow_file_systems():
+    import tensorflow as tf
+
+    from evopose.datasets import split_folder
+
+    tf.io.gfile.makedirs("ram://evopose/data/train")
+    with tf.io.gfile.GFile("ram://evopose/data/train/manifest.json", "w") as f:
+        f.write("{}")
+    config = config_from_dict(
+        {"model": {"name": "x"}, "data": {"root": "ram://evopose/data"}}, source="c.yaml"
+    )
+    assert split_folder(config, "train") == "ram://evopose/data/train"
+    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root: 'ram://evopose/data' has no"):
+        split_folder(config, "val")
+    missing = config_from_dict({"model": {"name": "x"}, "data": {"root": "ram://nowhere"}})
+    with pytest.raises(ConfigError, match=r"data\.root: no such folder 'ram://nowhere'"):
+        split_folder(missing, "train")
