@@ -1,0 +1,347 @@
+"""`evopose demo`: the whole method in minutes on a CPU, from nothing, with no download.
+
+It writes a synthetic dataset, runs a small neuroevolution (the ancestor, then generations of
+children that inherit their parents' weights), trains the best network a little longer,
+evaluates its COCO keypoint AP, draws the search's report pictures and an annotated
+prediction, and prints where everything is. Every step skips what is already done, so
+rerunning the demo on its folder resumes it.
+
+    DIR/data/             synthetic people: COCO files in coco/, TFRecords in train/, val/,
+                          val-dets/
+    DIR/demo.yaml         the search config the demo ran (`evopose search DIR/demo.yaml` works too)
+    DIR/search/           the search folder: ledger, candidates/, report/*.png
+    DIR/best.yaml         the best network's train config, continuing from its searched weights
+    DIR/final/candidate-N/  its longer training (per candidate: a rerun with more generations
+                          may crown another); best.keras there is the demo's final network
+    DIR/prediction.png    the poses it finds on validation images
+"""
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evopose import atomic
+from evopose.config import Config, apply_overrides, config_from_dict, dump_config, load_config
+from evopose.errors import DataError
+from evopose.search import export_best, run_search, write_report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORK_DIR = Path("evopose-demo")
+DEFAULT_IMAGES = (400, 40)  # synthetic train and validation images
+IMAGE_SIZE = (128, 160)  # height, width of the synthetic images
+PREDICTION_IMAGES = 4  # validation images in the prediction picture
+PREDICTION_SCALE = 3  # the picture is drawn at 3x the synthetic images' size
+
+# The search the demo runs: SPEC section 4's method at a size a CPU finishes in minutes.
+DEMO_CONFIG = """\
+model:
+  name: evopose2d
+  input_size: [64, 48]
+  # The ancestor: a slim genotype of the space (one block per module, few channels, module
+  # strides as EvoPose2D-S: heatmaps at 1/2 of the input, 32x24), so that AP comes within
+  # minutes on a CPU; the search grows it where that pays (Eq. 2 charges parameters).
+  genotype: [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 2, 2], [3, 1, 2, 2], [3, 1, 3, 1],
+             [3, 1, 4, 1], [3, 1, 4, 1]]
+data:
+  root: data
+  shuffle_buffer: 1024
+  augment: {flip_prob: 0.5, scale_factor: 0.0, rotation_prob: 0.0}
+train:
+  epochs: 8               # the best network's final training (children: search.child_epochs)
+  batch_size: 32
+  val_batch_size: 64
+  base_lr: 1.0e-2         # far above the paper's: short runs of small networks
+  scale_lr: false
+  warmup_epochs: 0
+  weight_decay: 1.0e-5
+eval:
+  boxes: detections
+  flip: true
+  batch_size: 64
+search:
+  generations: 3
+  children: 4             # lambda
+  parents: 2              # mu
+  ancestor_epochs: 6      # e0
+  child_epochs: 2         # e
+  target: 1.0e+5          # T, in parameters
+  gamma: -0.07
+  cost: params
+  warmup_epochs: 0
+  flip_only: true
+  seed: 0
+"""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo produced: the final network's metrics and where everything is."""
+
+    work_dir: Path
+    metrics: dict[str, float]
+    best_candidate: int
+    best_genotype: str
+    paths: dict[str, Path]
+    seconds: float
+    stopped: bool = False  # the search was stopped (Ctrl-C) before it finished
+    fitness: tuple[float, float] = (float("nan"), float("nan"))  # ancestor's, best's
+    candidates: int = 0  # networks the search trained
+
+
+def demo_config(
+    work_dir: str | Path, overrides: Sequence[str] = (), data_root: str | Path | None = None
+) -> Config:
+    """The demo's search config with `data.root` in the work folder and `overrides` applied."""
+    raw = yaml.safe_load(DEMO_CONFIG)
+    raw["data"]["root"] = str(data_root or Path(work_dir) / "data")
+    return config_from_dict(apply_overrides(raw, overrides), source="evopose demo")
+
+
+def run_demo(
+    work_dir: str | Path = DEFAULT_WORK_DIR,
+    *,
+    overrides: Sequence[str] = (),
+    images: tuple[int, int] = DEFAULT_IMAGES,
+    say: Callable[[str], None] = log.info,
+) -> DemoResult:
+    """Runs (or resumes) the demo in `work_dir`; `say` receives one line per step."""
+    started = time.monotonic()
+    work_dir = Path(work_dir)
+    paths = _paths(work_dir)
+    steps = 7
+
+    def step(number: int, text: str) -> None:
+        say(f"[{number}/{steps} {time.monotonic() - started:5.0f}s] {text}")
+
+    step(1, f"synthetic dataset ({images[0]} train + {images[1]} val images) -> {paths['data']}")
+    _make_data(paths["data"], images)
+
+    config = demo_config(work_dir, overrides)
+    atomic.write_text(paths["config"], dump_config(config))
+    s = config.search
+    step(
+        2,
+        f"search: ancestor {s.ancestor_epochs} epochs, then {s.generations} generations of "
+        f"{s.children} children ({s.child_epochs} epochs each, weights inherited) -> "
+        f"{paths['search']}",
+    )
+    outcome = run_search(config, paths["search"])
+    if outcome.reason == "requested":
+        best = outcome.best
+        return DemoResult(
+            work_dir, {}, best.id if best else -1, "", paths, time.monotonic() - started, True
+        )
+
+    step(3, f"report pictures -> {paths['search'] / 'report'}")
+    report = write_report(paths["search"])
+
+    exported = export_best(paths["search"], paths["best_config"], transfer=True)
+    best = exported.candidate
+    paths["final"] = work_dir / "final" / f"candidate-{best.id}"
+    step(
+        4,
+        f"training the best network (candidate {best.id}, generation {best.generation}) "
+        f"{config.train.epochs} more epochs -> {paths['final']}",
+    )
+    from evopose.evaluation import evaluate_model
+    from evopose.training import train
+
+    best_config = load_config(paths["best_config"])
+    result = train(best_config, paths["final"], verbose=2)
+
+    step(5, "COCO keypoint AP of the final network (detector boxes, flip test)")
+    evaluation = evaluate_model(
+        best_config, result.best_model, results_path=paths["final"] / "val-dets.results.json"
+    )
+    metrics = {name: float(value) for name, value in dict(evaluation.metrics).items()}
+
+    step(6, f"annotated prediction -> {paths['prediction']}")
+    draw_prediction(result.best_model, paths["data"], paths["prediction"])
+
+    step(7, "done")
+    paths = {
+        **paths,
+        "final_model": result.best_model,
+        "metrics": evaluation.metrics_path,
+        **{f"picture_{name}": path for name, path in report.pictures.items()},
+    }
+    return DemoResult(
+        work_dir,
+        metrics,
+        best.id,
+        best.info.get("genotype", ""),
+        paths,
+        time.monotonic() - started,
+        fitness=(report.generations[0].best_fitness, best.fitness),
+        candidates=report.counts["done"],
+    )
+
+
+def draw_prediction(model_path: Path, data_root: Path, out: Path) -> Path:
+    """Draws the poses `model_path` finds in the first validation images (detector boxes)
+    into one picture `out`, enlarged so the skeletons are visible."""
+    import cv2
+    import numpy as np
+
+    import posedata
+    from evopose.datasets import RAW_FOLDER
+    from evopose.models import load_model
+    from evopose.prediction import PosePredictor, draw_poses
+
+    raw = data_root / RAW_FOLDER
+    annotations = _read_json(raw / "val.json")
+    detections = _read_json(raw / "val_detections.json")
+    predictor = PosePredictor(load_model(model_path), posedata.COCO_PERSON)
+    tiles = []
+    for image in annotations["images"][:PREDICTION_IMAGES]:
+        pixels = cv2.imread(str(raw / "images" / "val" / image["file_name"]), cv2.IMREAD_COLOR)
+        if pixels is None:
+            raise DataError(f"cannot read the synthetic image {image['file_name']} in {raw}")
+        big = cv2.resize(
+            pixels, None, fx=PREDICTION_SCALE, fy=PREDICTION_SCALE, interpolation=cv2.INTER_CUBIC
+        )
+        found = [d for d in detections if d["image_id"] == image["id"] and d["score"] >= 0.5]
+        boxes = np.asarray([d["bbox"] for d in found], np.float32).reshape(-1, 4)
+        scores = np.asarray([d["score"] for d in found], np.float32)
+        people = predictor(big, boxes * PREDICTION_SCALE, scores)
+        tiles.append(draw_poses(big, people, posedata.COCO_PERSON))
+    if not tiles:
+        raise DataError(f"{raw / 'val.json'} lists no validation images")
+    rows = [np.hstack(tiles[i : i + 2]) for i in range(0, len(tiles) - 1, 2)]
+    picture = np.vstack(rows) if rows else tiles[0]
+    with atomic.atomic_path(out, suffix=out.suffix) as tmp:
+        if not cv2.imwrite(str(tmp), picture):
+            raise DataError(f"cannot write {out}")
+    return out
+
+
+def format_result(result: DemoResult) -> str:
+    """The demo's closing summary: the final network, its AP, and where everything is."""
+    if result.stopped:
+        return f"demo stopped; rerun `evopose demo --work-dir {result.work_dir}` to resume"
+    m = result.metrics
+    names = {
+        "data": "synthetic dataset",
+        "config": "search config",
+        "search": "search folder (ledger, candidates)",
+        "picture_convergence": "fitness by generation (Fig. 4)",
+        "picture_pareto": "val loss vs parameters, Pareto front (Fig. 5)",
+        "picture_lineage": "lineage of the best network",
+        "best_config": "best network's train config",
+        "final_model": "final network",
+        "metrics": "its COCO metrics",
+        "prediction": "annotated prediction",
+    }
+    width = max(len(text) for text in names.values())
+    lines = [
+        f"evopose demo finished in {result.seconds / 60:.1f} min: the best network of the search "
+        f"(candidate {result.best_candidate}) reaches AP {m.get('AP', float('nan')):.3f}, "
+        f"AP50 {m.get('AP50', float('nan')):.3f} on the synthetic validation people",
+        f"  genotype {result.best_genotype}",
+        f"  the search trained {result.candidates} networks; fitness J fell from "
+        f"{result.fitness[0]:.4g} (the ancestor) to {result.fitness[1]:.4g}",
+        "",
+    ]
+    lines += [f"  {text:<{width}}  {result.paths[key]}" for key, text in names.items()]
+    lines += [
+        "",
+        f"rerun `evopose demo --work-dir {result.work_dir}` to resume; "
+        f"`evopose search report {result.paths['search']}` to see the search again",
+    ]
+    return "\n".join(lines)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Registers `evopose demo`."""
+    from evopose.cli import _command, _examples
+
+    demo = _command(
+        commands,
+        "demo",
+        "the method end to end in minutes on a CPU: synthetic data, a small search, the best "
+        "network trained longer, its AP and pictures; rerun to resume",
+        _examples(
+            "evopose demo",
+            "evopose demo --work-dir /tmp/demo --set search.generations=3",
+        ),
+    )
+    demo.add_argument(
+        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="demo folder (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--images",
+        type=int,
+        nargs=2,
+        default=DEFAULT_IMAGES,
+        metavar=("TRAIN", "VAL"),
+        help="synthetic images to make (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the demo's search config, e.g. --set search.children=8 (repeatable)",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    result = run_demo(
+        args.work_dir,
+        overrides=args.overrides,
+        images=tuple(args.images),
+        say=lambda text: print(text, flush=True),
+    )
+    print(format_result(result), flush=True)
+    return 130 if result.stopped else 0
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _paths(work_dir: Path) -> dict[str, Path]:
+    return {
+        "data": work_dir / "data",
+        "config": work_dir / "demo.yaml",
+        "search": work_dir / "search",
+        "best_config": work_dir / "best.yaml",
+        "prediction": work_dir / "prediction.png",
+    }
+
+
+def _make_data(root: Path, images: tuple[int, int]) -> None:
+    """The synthetic dataset, unless `root` already holds it complete."""
+    from evopose.datasets import MANIFEST, TRAIN, VAL, VAL_DETECTIONS, write_synthetic_dataset
+
+    if all((root / split / MANIFEST).is_file() for split in (TRAIN, VAL, VAL_DETECTIONS)):
+        log.info("%s already holds the synthetic dataset", root)
+        return
+    train_images, val_images = images
+    write_synthetic_dataset(
+        root,
+        train_images=train_images,
+        val_images=val_images,
+        image_size=IMAGE_SIZE,
+        overwrite=True,  # a partial dataset from an interrupted demo
+    )
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; remove {path.parent.parent} and rerun") from None

@@ -1,0 +1,177 @@
+"""The search's evaluation of one candidate: build its network, inherit its parent's weights
+(SPEC section 1), train it, and score it by its best validation loss and its cost.
+
+`TrainCandidate` is picklable and imports TensorFlow only when called, so it runs alike in the
+search's own process, in a worker process per accelerator, or in a Ray task.
+"""
+
+import dataclasses
+import logging
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evopose import atomic
+from evopose.config import AugmentConfig, Config, SearchConfig
+from evosearch import EvalRequest, EvalResult, TransientEvaluationError
+
+log = logging.getLogger(__name__)
+
+COST_METRICS = {"params": "params", "flops": "flops", "latency": "latency_ms"}
+"""The metric of a candidate each `search.cost` names (Eq. 2's cost)."""
+LATENCY_RUNS = 30
+TRANSFER_TABLE, TRANSFER_JSON = "transfer.txt", "transfer.json"
+
+
+@dataclass(frozen=True)
+class TrainCandidate:
+    """Trains one candidate of a search: the network of `request.genotype`, its parent's
+    weights transferred in (children), `request.budget` epochs; returns its metrics
+    (`val_loss`, `params`, `flops`, ...), its transfer report and its best model's path."""
+
+    config: Config
+    verbose: int | str = 2  # Keras' progress: one line per epoch
+
+    def __call__(self, request: EvalRequest) -> EvalResult:
+        """Builds, transfers into, trains and measures the candidate of `request`."""
+        import keras
+        import tensorflow as tf
+
+        import posenets
+        from evopose.datasets import TRAIN, dataset_info
+        from evopose.models import build_model, load_model
+        from evopose.search.space import EvoPoseSpace, describe_mutation
+        from evopose.training import dtype_policy, train
+        from weightxfer.keras import transfer_model
+
+        keras.backend.clear_session()
+        config = candidate_config(
+            self.config, request.genotype, request.budget, request.seed, request.parent_artifact
+        )
+        run_dir = Path(request.artifact_dir)
+        strategy = _strategy(request.device)
+        keypoints = dataset_info(config, TRAIN).num_keypoints
+        keras.utils.set_random_seed(config.train.seed)
+        with strategy.scope() if strategy else nullcontext(), dtype_policy(config.train.precision):
+            network = dataclasses.replace(config.model, transfer_from=None)
+            model = build_model(network, keypoints)
+        info: dict[str, Any] = {"genotype": EvoPoseSpace().describe(request.genotype)}
+        report = None
+        if request.parent_artifact is not None:
+            parent = load_model(request.parent_artifact)
+            report = transfer_model(parent, model)
+            info["mutation"] = describe_mutation(parent.genotype, request.genotype)
+            info["transfer"] = transfer_summary(report)
+            del parent
+            log.info(
+                "candidate %d (%s): inherits %.1f%% of its parameters from candidate %s",
+                request.candidate_id,
+                info["mutation"],
+                100 * report.inherited_fraction,
+                request.parent_id,
+            )
+        started = time.monotonic()
+        try:
+            result = train(config, run_dir, model=model, strategy=strategy, verbose=self.verbose)
+        except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+            # A preempted TPU or a lost worker: the next attempt resumes from the checkpoint.
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise TransientEvaluationError(
+                f"candidate {request.candidate_id}: {type(error).__name__}: {first_line}"
+            ) from error
+        if report is not None:
+            atomic.write_text(run_dir / TRANSFER_TABLE, report.table() + "\n")
+            atomic.write_json(run_dir / TRANSFER_JSON, report.as_dict())
+        metrics = {
+            "val_loss": result.best_val_loss,
+            "params": float(posenets.count_params(model)),
+            "flops": float(posenets.count_flops(model)),
+            "best_epoch": float(result.best_epoch),
+            "epochs": float(result.epochs),
+            "resumed_from_epoch": float(result.resumed_from_epoch),
+            "train_seconds": round(time.monotonic() - started, 2),
+        }
+        if report is not None:
+            metrics["inherited_fraction"] = report.inherited_fraction
+        if self.config.search.cost == "latency":
+            metrics["latency_ms"] = measure_latency(model)
+        return EvalResult(metrics=metrics, info=info, artifact=str(result.best_model))
+
+
+def candidate_config(
+    config: Config,
+    genotype: list[list[int]],
+    epochs: int,
+    seed: int,
+    parent_model: str | None = None,
+) -> Config:
+    """The training config of one candidate: the search's `train` recipe with the candidate's
+    epochs, seed and the search's warmup; flip-only augmentation when `search.flip_only`; the
+    parent's model recorded as `model.transfer_from`; no search section."""
+    search = config.search
+    augment = config.data.augment
+    genes = tuple(tuple(int(value) for value in gene) for gene in genotype)
+    if search.flip_only:
+        augment = AugmentConfig(
+            flip_prob=augment.flip_prob, scale_factor=0.0, rotation_prob=0.0, half_body_prob=0.0
+        )
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(
+            config.model,
+            genotype=genes,
+            transfer_from=parent_model,
+        ),
+        data=dataclasses.replace(config.data, augment=augment),
+        train=dataclasses.replace(
+            config.train,
+            epochs=epochs,
+            warmup_epochs=search.warmup_epochs,
+            seed=int(seed) % 2**31,
+        ),
+        search=SearchConfig(),
+    )
+
+
+def transfer_summary(report: Any) -> dict[str, Any]:
+    """A weightxfer report for the ledger: its totals, and the layers not inherited fully or
+    inherited from another layer, as `[name, source, status, inherited, total]`."""
+    layers = [
+        [layer.name, layer.source, layer.status, layer.inherited_params, layer.total_params]
+        for layer in report.layers
+        if layer.status != "full" or layer.by_fallback
+    ]
+    return {
+        **report.totals(),
+        "changed_layers": layers,
+        "unused_parent_layers": list(report.unused_parent_layers),
+    }
+
+
+def measure_latency(model: Any, runs: int = LATENCY_RUNS) -> float:
+    """Median milliseconds of one forward pass at batch 1 on this process's device."""
+    import numpy as np
+    import tensorflow as tf
+
+    image = tf.zeros((1, *model.input_shape[1:]), tf.float32)
+    forward = tf.function(lambda x: model(x, training=False))
+    for _ in range(3):
+        forward(image).numpy()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forward(image).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000.0)
+
+
+def _strategy(device: str) -> Any:
+    """TPUStrategy for an executor device `TPU:name`; None (the default strategy) otherwise."""
+    kind, _, name = device.partition(":")
+    if kind.lower() != "tpu":
+        return None
+    from evopose.distribute import tpu_strategy
+
+    return tpu_strategy(name or "local")

@@ -1,0 +1,78 @@
+"""`evopose search export DIR`: the best network of a search as a train config.
+
+The exported config is the search's own (data, train recipe, evaluation) with the winner's
+genotype and without the search section, so `evopose train` trains it by the full recipe
+(warmup and augmentation as written in `train` and `data`, not the search's shortcuts).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+import evosearch
+from evopose import atomic
+from evopose.config import SearchConfig, config_to_dict
+from evopose.errors import SearchError
+from evopose.search.workdir import SearchFiles, stored_config
+
+
+@dataclass(frozen=True)
+class ExportedConfig:
+    """Where the train config went and which candidate it describes."""
+
+    path: Path
+    candidate: evosearch.Candidate
+
+
+def export_best(
+    work_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    candidate_id: int | None = None,
+    transfer: bool = False,
+) -> ExportedConfig:
+    """Writes the train config of the best candidate (or of `candidate_id`) to `out` (default
+    `DIR/best.yaml`). With `transfer`, its `model.transfer_from` is the candidate's trained
+    model, so training continues from the searched weights instead of from scratch."""
+    files = SearchFiles(Path(work_dir))
+    config = stored_config(files)
+    if not files.ledger.is_file():
+        raise SearchError(f"{files.root} has no ledger yet; run `evopose search` on it first")
+    with evosearch.Ledger(files.ledger, create=False) as ledger:
+        if candidate_id is None:
+            ranked = evosearch.leaderboard(ledger, top=1)
+            if not ranked:
+                raise SearchError(f"{files.root}: no candidate has finished training yet")
+            candidate = ranked[0]
+        else:
+            try:
+                candidate = ledger.candidate(candidate_id)
+            except evosearch.LedgerError:
+                raise SearchError(f"{files.root} has no candidate {candidate_id}") from None
+            if candidate.status != "done":
+                raise SearchError(
+                    f"candidate {candidate_id} of {files.root} is {candidate.status}, not done; "
+                    "export a finished candidate"
+                )
+    model = dataclasses.replace(
+        config.model,
+        genotype=tuple(tuple(int(v) for v in gene) for gene in candidate.genotype),
+        transfer_from=candidate.artifact if transfer else None,
+    )
+    exported = dataclasses.replace(config, model=model, search=SearchConfig())
+    data = config_to_dict(exported)
+    del data["search"]
+    loss, params = candidate.metrics["val_loss"], candidate.metrics["params"]
+    header = (
+        f"# The best network of the search in {files.root}: candidate {candidate.id} "
+        f"(generation {candidate.generation}),\n"
+        f"# fitness {candidate.fitness:.6g}, validation loss {loss:.6g}, "
+        f"{params / 1e6:.3f}M parameters.\n"
+        f"# genotype {candidate.info.get('genotype', '')}\n"
+        "# Train it with: evopose train THIS_FILE\n"
+    )
+    path = Path(out) if out is not None else files.best_config
+    atomic.write_text(path, header + yaml.safe_dump(data, sort_keys=False))
+    return ExportedConfig(path, candidate)

@@ -1,0 +1,58 @@
+"""evosearch's view of the EvoPose2D search space: posenets' genotypes and mutation rule, as
+plain lists, starting from the config's genotype (default: EfficientNet-B0's blocks)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+import posenets
+from posenets.search_space import GENE_FIELDS
+
+Genotype = list[list[int]]
+
+
+class EvoPoseSpace:
+    """The search space evosearch evolves: `ancestor()`, `mutate()` and `validate()` of
+    posenets' `SearchSpace` (SPEC section 2), genotypes as nested lists of ints."""
+
+    def __init__(
+        self,
+        ancestor: Sequence[Sequence[int]] | None = None,
+        space: posenets.SearchSpace | None = None,
+    ) -> None:
+        self.space = space if space is not None else posenets.SearchSpace()
+        start = self.space.ancestor if ancestor is None else ancestor
+        self._ancestor = as_lists(self.space.validate(start))
+
+    def ancestor(self) -> Genotype:
+        """The genotype of generation 0."""
+        return [list(gene) for gene in self._ancestor]
+
+    def mutate(self, genotype: Genotype, rng: np.random.Generator, seen: object) -> Genotype:
+        """A child differing from `genotype` in one gene, not in `seen` (posenets' rule)."""
+        return as_lists(self.space.mutate(genotype, rng, seen))  # type: ignore[arg-type]
+
+    def validate(self, genotype: Genotype) -> bool:
+        """True for a genotype of the space; `posenets.InvalidGenotypeError` names what is wrong."""
+        self.space.validate(genotype)
+        return True
+
+    def describe(self, genotype: Genotype) -> str:
+        """The short form, e.g. `r1_k3_s1_c16-r2_k3_s2_c24-...`."""
+        return self.space.to_string(genotype)
+
+
+def as_lists(genotype: Sequence[Sequence[int]]) -> Genotype:
+    """A genotype as a list of `[kernel, repeats, channels/8, stride]` lists of Python ints."""
+    return [[int(value) for value in gene] for gene in genotype]
+
+
+def describe_mutation(parent: Sequence[Sequence[int]], child: Sequence[Sequence[int]]) -> str:
+    """What changed from `parent` to `child`, e.g. `module 5 kernel 3->5` (`; `-joined)."""
+    changes = [
+        f"module {module} {field} {old}->{new}"
+        for module, (old_gene, new_gene) in enumerate(zip(parent, child, strict=True), start=1)
+        for field, old, new in zip(GENE_FIELDS, old_gene, new_gene, strict=True)
+        if old != new
+    ]
+    return "; ".join(changes) or "no change"
