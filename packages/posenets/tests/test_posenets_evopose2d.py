@@ -90,6 +90,62 @@ def test_scaling_size_keeps_the_searched_network_at_a_small_input(built_model):
     assert EvoPose2D(EVOPOSE2D_S, (64, 48)).count_params() < small.count_params() / 4
 
 
+def test_a_genotype_is_built_as_written_at_its_search_resolution(built_model):
+    searched_small = EvoPose2D(EVOPOSE2D_S, (64, 48), search_resolution=(64, 48))
+    assert weighted_layers(searched_small) == weighted_layers(built_model("evopose2d_s"))
+    assert searched_small.get_config()["search_resolution"] == [64, 48]
+
+
+def test_a_larger_input_than_the_search_resolution_scales_up():
+    searched_small = EvoPose2D(EVOPOSE2D_S, (64, 48), search_resolution=(64, 48))
+    doubled = EvoPose2D(EVOPOSE2D_S, (128, 96), search_resolution=(64, 48))
+    assert blocks_per_module(doubled) == [
+        math.ceil(1.2 ** (math.log(2) / math.log(1.15)) * gene.repeats) for gene in EVOPOSE2D_S
+    ]
+    assert doubled.count_params() > 2 * searched_small.count_params()
+
+
+@pytest.mark.parametrize(
+    ("input_size", "search_resolution"), [((64, 48), (256, 192)), ((128, 96), (64, 48))]
+)
+def test_the_network_structure_is_what_the_builder_builds(input_size, search_resolution):
+    model = EvoPose2D(ANCESTOR, input_size, search_resolution=search_resolution)
+    structure = posenets.network_structure(ANCESTOR, input_size, search_resolution)
+    built = []
+    for block in structure.blocks:
+        dwconv = model.get_layer(block.name + "dwconv")
+        project = model.get_layer(block.name + "project_conv")
+        built.append(
+            (
+                block.kernel,
+                block.stride,
+                project.kernel.shape[-1],
+                dwconv.kernel.shape[-2] // block.expand_ratio,
+                dwconv.strides[0],
+                dwconv.kernel.shape[0],
+            )
+        )
+    assert built == [
+        (b.kernel, b.stride, b.filters_out, b.filters_in, b.stride, b.kernel)
+        for b in structure.blocks
+    ]
+    assert len(structure.blocks) == sum(blocks_per_module(model))
+    assert model.get_layer("stem_conv").kernel.shape[-1] == structure.stem_channels
+    assert model.get_layer("head_block1_conv").kernel.shape[-2] == structure.head_channels
+
+
+def test_networks_differ_in_structure_exactly_when_their_layers_differ():
+    small = ((64, 48), (256, 192))  # the paper's scaling shrinks this to one block per module
+    first = [list(gene) for gene in ANCESTOR]
+    second = [list(gene) for gene in ANCESTOR]
+    second[4][1] = 2  # module 5: 3 -> 2 blocks, both round to 1 at 64x48
+    assert posenets.network_structure(first, *small) == posenets.network_structure(second, *small)
+    assert weighted_layers(EvoPose2D(first, small[0])) == weighted_layers(
+        EvoPose2D(second, small[0])
+    )
+    assert posenets.network_structure(first) != posenets.network_structure(second)
+
+
 @pytest.mark.parametrize(
     ("genotype", "input_shape", "heatmaps"),
     [
@@ -131,6 +187,7 @@ def test_the_model_keeps_its_genotype_and_arguments():
         "input_shape": [64, 48, 3],
         "num_keypoints": 14,
         "scaling_size": [64, 48],
+        "search_resolution": [256, 192],
     }
 
 

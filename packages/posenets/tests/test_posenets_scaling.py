@@ -25,6 +25,19 @@ def test_coefficients_follow_the_compound_scaling_formula(height, width, mean_si
     assert scaling.width == pytest.approx(1.1**phi)
 
 
+@pytest.mark.parametrize("resolution", [(64, 48), (128, 96), (256, 192)])
+def test_phi_is_zero_at_any_search_resolution(resolution):
+    scaling = compound_scaling(*resolution, search_resolution=resolution)
+    assert scaling.phi == 0 and scaling.depth == scaling.width == 1
+
+
+def test_phi_is_measured_from_the_search_resolution():
+    # Eq. 3 with r_s = 56 (a 64x48 search): 128x96 is twice the search size.
+    scaling = compound_scaling(128, 96, search_resolution=(64, 48))
+    assert scaling.phi == pytest.approx(math.log(2) / math.log(1.15))
+    assert scaling.phi == pytest.approx(compound_scaling(512, 384).phi)
+
+
 @pytest.mark.parametrize(
     ("height", "width", "rate"),
     [

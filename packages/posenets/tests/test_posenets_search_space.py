@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -17,6 +18,7 @@ from posenets import (
     InvalidGenotypeError,
     SearchSpace,
     SearchSpaceExhaustedError,
+    network_structure,
 )
 
 SPACE = SearchSpace()
@@ -335,3 +337,48 @@ def test_seen_as_a_set_of_tuples_is_honoured():
     first = SPACE.mutate(ANCESTOR, np.random.default_rng(14))
     plain = tuple(tuple(gene) for gene in first)
     assert SPACE.mutate(ANCESTOR, np.random.default_rng(14), seen={plain}) != first
+
+
+# --- mutants are new networks ----------------------------------------------------------------
+
+
+def test_scaling_at_a_small_input_makes_many_mutants_the_same_network():
+    """Why mutation looks at the built network: built with the paper's 256x192 scaling at
+    64x48, many one-gene changes round away (the check below must have something to catch)."""
+    network = functools.partial(network_structure, input_size=(64, 48))
+    rng = np.random.default_rng(0)
+    mutants = [SPACE.mutate(ANCESTOR, rng, {ANCESTOR}) for _ in range(200)]
+    assert sum(network(child) == network(ANCESTOR) for child in mutants) > 50
+
+
+@pytest.mark.parametrize(
+    ("input_size", "search_resolution"),
+    [((64, 48), (256, 192)), ((64, 48), (64, 48)), ((256, 192), (256, 192))],
+)
+def test_a_mutant_never_builds_its_parents_network(input_size, search_resolution):
+    network = functools.partial(
+        network_structure, input_size=input_size, search_resolution=search_resolution
+    )
+    rng = np.random.default_rng(0)
+    ancestor = network(ANCESTOR)
+    for _ in range(1000):
+        assert network(SPACE.mutate(ANCESTOR, rng, {ANCESTOR}, network=network)) != ancestor
+
+
+def test_a_mutant_never_builds_a_seen_network():
+    network = functools.partial(network_structure, input_size=(64, 48))
+    rng = np.random.default_rng(3)
+    seen, networks = {ANCESTOR}, {network(ANCESTOR)}
+    distinct = {network(child) for child in SPACE.neighbours(ANCESTOR)} - networks
+    for _ in range(len(distinct)):  # every new network one mutation of it can give
+        child = SPACE.mutate(ANCESTOR, rng, seen, network=network)
+        assert network(child) not in networks
+        seen.add(child)
+        networks.add(network(child))
+
+
+def test_mutation_raises_when_every_mutant_builds_a_seen_network():
+    network = functools.partial(network_structure, input_size=(64, 48))
+    taken = {network(child): child for child in SPACE.neighbours(ANCESTOR)}
+    with pytest.raises(SearchSpaceExhaustedError, match="builds its or a seen network"):
+        SPACE.mutate(ANCESTOR, np.random.default_rng(0), set(taken.values()), network=network)

@@ -10,11 +10,25 @@ from posenets.errors import (
     UnknownModelError,
     UnsupportedLayerError,
 )
-from posenets.evopose2d import EvoPose2D, backbone_stride, heatmap_size, output_stride
+from posenets.evopose2d import (
+    BlockSpec,
+    EvoPose2D,
+    NetworkStructure,
+    backbone_stride,
+    heatmap_size,
+    network_structure,
+    output_stride,
+)
 from posenets.flops import count_flops, count_params
 from posenets.hrnet import HRNet
 from posenets.registry import MODELS, ModelEntry, create_model, list_models, model_entry
-from posenets.scaling import CompoundScaling, compound_scaling, round_channels, round_repeats
+from posenets.scaling import (
+    PAPER_SEARCH_RESOLUTION,
+    CompoundScaling,
+    compound_scaling,
+    round_channels,
+    round_repeats,
+)
 from posenets.search_space import (
     ANCESTOR,
     EVOPOSE2D_S,
@@ -32,6 +46,8 @@ __all__ = [
     "EVOPOSE2D_S",
     "EVOPOSE2D_XS",
     "MODELS",
+    "PAPER_SEARCH_RESOLUTION",
+    "BlockSpec",
     "CompoundScaling",
     "EvoPose2D",
     "Gene",
@@ -41,6 +57,7 @@ __all__ = [
     "InvalidGenotypeError",
     "InvalidModelArgumentError",
     "ModelEntry",
+    "NetworkStructure",
     "PosenetsError",
     "SearchSpace",
     "SearchSpaceExhaustedError",
@@ -55,6 +72,7 @@ __all__ = [
     "heatmap_size",
     "list_models",
     "model_entry",
+    "network_structure",
     "output_stride",
     "round_channels",
     "round_repeats",

@@ -27,3 +27,8 @@ class InvalidModelArgumentError(PosenetsError):
 
 class UnsupportedLayerError(PosenetsError):
     """count_flops met a layer it has no formula for."""
+
+
+class LegacyImportError(PosenetsError):
+    """A legacy Keras 2 HDF5 model file cannot be imported (unreadable, not an EvoPose2D, or a
+    layer, weight or shape that does not match the network it describes)."""

@@ -3,8 +3,10 @@ head of three stride-2 transposed convolutions (SPEC.md section 2)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from string import ascii_lowercase
 
 import keras
@@ -17,7 +19,7 @@ from posenets._common import (
 )
 from posenets.blocks import mbconv_block
 from posenets.errors import InvalidModelArgumentError
-from posenets.scaling import CompoundScaling, compound_scaling
+from posenets.scaling import PAPER_SEARCH_RESOLUTION, CompoundScaling, compound_scaling
 from posenets.search_space import Genotype, GenotypeLike, SearchSpace
 
 STEM_CHANNELS = 32
@@ -44,14 +46,84 @@ def heatmap_size(genotype: GenotypeLike, height: int, width: int) -> tuple[int, 
     return math.ceil(height / stride), math.ceil(width / stride)
 
 
+@dataclass(frozen=True)
+class BlockSpec:
+    """One MBConv block as built: its layer-shape parameters (compared) and drop-connect rate."""
+
+    name: str
+    kernel: int
+    stride: int
+    filters_in: int
+    filters_out: int
+    expand_ratio: int
+    drop_rate: float = field(compare=False)
+
+
+@dataclass(frozen=True)
+class NetworkStructure:
+    """The layer shapes of an EvoPose2D as built: two networks with equal structures have the
+    same layers of the same shapes (a mutation that leaves it unchanged changes nothing)."""
+
+    stem_channels: int
+    blocks: tuple[BlockSpec, ...]
+    head_channels: int
+
+
+def network_structure(
+    genotype: GenotypeLike,
+    input_size: Sequence[int] = PAPER_SEARCH_RESOLUTION,
+    search_resolution: Sequence[int] = PAPER_SEARCH_RESOLUTION,
+) -> NetworkStructure:
+    """What `EvoPose2D` builds for `genotype` at `input_size` `(h, w)` when it was searched at
+    `search_resolution`: compound-scaled stem, blocks and head (the builder's own rule).
+
+    Cheap (no Keras): the search compares it to tell whether a mutant is a new network.
+    """
+    genes = SearchSpace().validate(genotype)
+    height, width = (int(side) for side in input_size[:2])
+    search = (int(search_resolution[0]), int(search_resolution[1]))
+    return _structure(genes, compound_scaling(height, width, search))
+
+
+@functools.lru_cache(maxsize=65536)
+def _structure(genes: Genotype, scaling: CompoundScaling) -> NetworkStructure:
+    repeats = [scaling.repeats(gene.repeats) for gene in genes]
+    if max(repeats) > len(ascii_lowercase):
+        raise InvalidModelArgumentError(
+            f"the input is too large; compound scaling gives {max(repeats)} blocks in one "
+            f"module and block names allow {len(ascii_lowercase)}"
+        )
+    total_blocks = sum(repeats)
+    stem = scaling.channels(STEM_CHANNELS)
+    blocks = []
+    filters_in = stem
+    for module, (gene, module_repeats) in enumerate(zip(genes, repeats, strict=True), start=1):
+        filters_out = scaling.channels(gene.channels)
+        for letter in ascii_lowercase[:module_repeats]:
+            blocks.append(
+                BlockSpec(
+                    name=f"block{module}{letter}_",
+                    kernel=gene.kernel,
+                    stride=gene.stride if letter == "a" else 1,
+                    filters_in=filters_in,
+                    filters_out=filters_out,
+                    expand_ratio=1 if module == 1 else EXPAND_RATIO,
+                    drop_rate=scaling.drop_connect_rate * len(blocks) / total_blocks,
+                )
+            )
+            filters_in = filters_out
+    return NetworkStructure(stem, tuple(blocks), scaling.channels(HEAD_CHANNELS))
+
+
 @keras.saving.register_keras_serializable(package="posenets")
 class EvoPose2D(keras.Model):
     """EvoPose2D built from a genotype at any input size, with any number of keypoints.
 
-    Channels and depth are compound scaled from `scaling_size` `(h, w)`, by default the input
-    size (phi = 0 at 256x192; give `scaling_size=(256, 192)` to keep the searched widths and
-    depths at a smaller input). Inputs whose sides are not multiples of the backbone stride
-    work: the head crops its maps to `heatmap_size`.
+    Channels and depth are compound scaled (Eq. 3) from `scaling_size` `(h, w)`, by default
+    the input size, relative to `search_resolution`, where the genotype was searched (phi = 0
+    there; default the paper's 256x192). Give the input size as `search_resolution` to build
+    the genes as written. Inputs whose sides are not multiples of the backbone stride work:
+    the head crops its maps to `heatmap_size`.
     """
 
     def __init__(
@@ -60,6 +132,7 @@ class EvoPose2D(keras.Model):
         input_shape: Sequence[int] = (256, 192, 3),
         num_keypoints: int = 17,
         scaling_size: Sequence[int] | None = None,
+        search_resolution: Sequence[int] = PAPER_SEARCH_RESOLUTION,
         name: str = "evopose2d",
         **kwargs,
     ) -> None:
@@ -69,12 +142,18 @@ class EvoPose2D(keras.Model):
         if scaling_size is None:
             scaling_size = (height, width)
         scaling_height, scaling_width, _ = image_shape(scaling_size, name, "scaling_size")
-        scaling = compound_scaling(scaling_height, scaling_width)
+        search_height, search_width, _ = image_shape(search_resolution, name, "search_resolution")
+        try:
+            structure = network_structure(
+                genes, (scaling_height, scaling_width), (search_height, search_width)
+            )
+        except InvalidModelArgumentError as error:
+            raise InvalidModelArgumentError(f"{name}: {error}") from None
 
         inputs = keras.Input((height, width, channels), name="image")
-        x = _stem(inputs, scaling)
-        x = _backbone(x, genes, scaling, name)
-        x = _head(x, scaling, backbone_stride(genes), height, width)
+        x = _stem(inputs, structure.stem_channels)
+        x = _backbone(x, structure.blocks)
+        x = _head(x, structure.head_channels, backbone_stride(genes), height, width)
         outputs = heatmap_conv(keypoints)(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 
@@ -82,6 +161,7 @@ class EvoPose2D(keras.Model):
         self.image_shape = (height, width, channels)
         self.num_keypoints = keypoints
         self.scaling_size = (scaling_height, scaling_width)
+        self.search_resolution = (search_height, search_width)
 
     def get_config(self) -> dict:
         """Every constructor argument, so the model round-trips through `.keras` files."""
@@ -92,6 +172,7 @@ class EvoPose2D(keras.Model):
             "input_shape": list(self.image_shape),
             "num_keypoints": self.num_keypoints,
             "scaling_size": list(self.scaling_size),
+            "search_resolution": list(self.search_resolution),
         }
 
     @classmethod
@@ -100,9 +181,9 @@ class EvoPose2D(keras.Model):
         return cls(**config)
 
 
-def _stem(inputs: keras.KerasTensor, scaling: CompoundScaling) -> keras.KerasTensor:
+def _stem(inputs: keras.KerasTensor, channels: int) -> keras.KerasTensor:
     x = keras.layers.Conv2D(
-        scaling.channels(STEM_CHANNELS),
+        channels,
         3,
         strides=STEM_STRIDE,
         padding="same",
@@ -114,41 +195,29 @@ def _stem(inputs: keras.KerasTensor, scaling: CompoundScaling) -> keras.KerasTen
     return keras.layers.Activation("swish", name="stem_activation")(x)
 
 
-def _backbone(
-    x: keras.KerasTensor, genes: Genotype, scaling: CompoundScaling, model: str
-) -> keras.KerasTensor:
-    """Seven modules of MBConv blocks named `block{module}{letter}_`, drop-connect by depth."""
-    repeats = [scaling.repeats(gene.repeats) for gene in genes]
-    if max(repeats) > len(ascii_lowercase):
-        raise InvalidModelArgumentError(
-            f"{model}: the input is too large; compound scaling gives {max(repeats)} blocks in "
-            f"one module and block names allow {len(ascii_lowercase)}"
+def _backbone(x: keras.KerasTensor, blocks: Sequence[BlockSpec]) -> keras.KerasTensor:
+    """The MBConv blocks of `network_structure`, named `block{module}{letter}_`."""
+    for block in blocks:
+        x = mbconv_block(
+            x,
+            block.filters_out,
+            kernel_size=block.kernel,
+            strides=block.stride,
+            expand_ratio=block.expand_ratio,
+            drop_rate=block.drop_rate,
+            name=block.name,
         )
-    total_blocks = sum(repeats)
-    block_index = 0
-    for module, (gene, module_repeats) in enumerate(zip(genes, repeats, strict=True), start=1):
-        for letter in ascii_lowercase[:module_repeats]:
-            x = mbconv_block(
-                x,
-                scaling.channels(gene.channels),
-                kernel_size=gene.kernel,
-                strides=gene.stride if letter == "a" else 1,
-                expand_ratio=1 if module == 1 else EXPAND_RATIO,
-                drop_rate=scaling.drop_connect_rate * block_index / total_blocks,
-                name=f"block{module}{letter}_",
-            )
-            block_index += 1
     return x
 
 
 def _head(
-    x: keras.KerasTensor, scaling: CompoundScaling, stride: int, height: int, width: int
+    x: keras.KerasTensor, channels: int, stride: int, height: int, width: int
 ) -> keras.KerasTensor:
     """Three (transposed conv 3x3 stride 2 + BN + swish); maps cropped to ceil(side / stride)."""
     for level in range(1, HEAD_UPSAMPLINGS + 1):
         name = f"head_block{level}_"
         x = keras.layers.Conv2DTranspose(
-            scaling.channels(HEAD_CHANNELS),
+            channels,
             HEAD_KERNEL,
             strides=2,
             padding="same",

@@ -23,6 +23,7 @@ _OPTION_HINTS = {
     "genotype": "e.g. genotype=posenets.SearchSpace().ancestor",
     "backbone_weights": "a local Keras ResNet weights file",
     "scaling_size": "the (height, width) EvoPose2D's compound scaling is computed from",
+    "search_resolution": "the (height, width) an EvoPose2D genotype was searched at (phi = 0)",
 }
 
 
@@ -43,8 +44,11 @@ class ModelEntry:
     required: tuple[str, ...] = ()
 
 
-_EVOPOSE2D_OPTIONS = {"options": ("genotype", "scaling_size"), "required": ("genotype",)}
-_SCALING_OPTIONS = {"options": ("scaling_size",)}
+_EVOPOSE2D_OPTIONS = {
+    "options": ("genotype", "scaling_size", "search_resolution"),
+    "required": ("genotype",),
+}
+_SCALING_OPTIONS = {"options": ("scaling_size", "search_resolution")}
 _RESNET_OPTIONS = {"options": ("backbone_weights",)}
 _ENTRIES = (
     ModelEntry(
@@ -125,12 +129,15 @@ def create_model(
     genotype: GenotypeLike | None = None,
     backbone_weights: str | os.PathLike | None = None,
     scaling_size: Sequence[int] | None = None,
+    search_resolution: Sequence[int] | None = None,
 ) -> keras.Model:
     """Build a registered network with fresh weights.
 
     `input_shape` is `(height, width)` or `(height, width, channels)` (default: the entry's
     size); `genotype` only for 'evopose2d' (where it is required); `scaling_size` (the
-    `(h, w)` compound scaling is computed from) only for 'evopose2d*'; `backbone_weights` (a
+    `(h, w)` compound scaling is computed from) and `search_resolution` (the `(h, w)` the
+    genotype was searched at, phi = 0 there; default 256x192) only for 'evopose2d*';
+    `backbone_weights` (a
     local Keras ResNet weights file) only for 'simple_baseline_*'.
     """
     entry = model_entry(name)
@@ -138,6 +145,7 @@ def create_model(
         "genotype": genotype,
         "backbone_weights": backbone_weights,
         "scaling_size": scaling_size,
+        "search_resolution": search_resolution,
     }
     options = {key: value for key, value in given.items() if value is not None}
     for key in sorted(options.keys() - set(entry.options)):

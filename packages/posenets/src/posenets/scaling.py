@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SEARCH_RESOLUTION = 224  # (256 + 192) / 2: phi = 0 at 256x192
+PAPER_SEARCH_RESOLUTION = (256, 192)  # search E3's input (height, width): r_s = 224
 DEPTH_BASE = 1.2
 WIDTH_BASE = 1.1
 RESOLUTION_BASE = 1.15
@@ -32,10 +32,17 @@ class CompoundScaling:
         return round_repeats(repeats, self.depth)
 
 
-def compound_scaling(height: int, width: int) -> CompoundScaling:
-    """The scaling coefficients for an input of `height` x `width` pixels."""
+def compound_scaling(
+    height: int, width: int, search_resolution: tuple[int, int] = PAPER_SEARCH_RESOLUTION
+) -> CompoundScaling:
+    """The scaling coefficients for an input of `height` x `width` pixels (Eq. 3).
+
+    `search_resolution` `(h, w)` is where the genotype was searched: phi = 0 there, so a
+    genotype is built as written at its own search's resolution (default: the paper's 256x192).
+    """
     size = (height + width) / 2
-    phi = (math.log(size) - math.log(SEARCH_RESOLUTION)) / math.log(RESOLUTION_BASE)
+    search_size = (search_resolution[0] + search_resolution[1]) / 2
+    phi = (math.log(size) - math.log(search_size)) / math.log(RESOLUTION_BASE)
     rate = next(rate for limit, rate in _DROP_CONNECT_BY_SIZE if size <= limit)
     return CompoundScaling(phi, DEPTH_BASE**phi, WIDTH_BASE**phi, rate)
 

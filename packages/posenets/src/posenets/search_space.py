@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -165,12 +165,17 @@ class SearchSpace:
         genotype: GenotypeLike,
         rng: np.random.Generator,
         seen: Iterable[GenotypeLike] = (),
+        *,
+        network: Callable[[Genotype], Hashable] | None = None,
     ) -> Genotype:
         """A child differing from `genotype` in one gene, never equal to it or to any of `seen`.
 
         The rule: pick a module and one of its four genes uniformly, then a value uniformly
-        among `gene_options`; redraw while the child equals the parent or was seen. Draws come
-        only from `rng`, so one seed gives one sequence of children. `seen` may hold lists or
+        among `gene_options`; redraw while the child equals the parent or was seen. With
+        `network` (what a genotype builds, e.g. `posenets.network_structure` at the search's
+        input size), a child whose network equals the parent's or a seen genotype's is redrawn
+        too: a mutation that compound scaling rounds away is no new network. Draws come only
+        from `rng`, so one seed gives one sequence of children. `seen` may hold lists or
         arrays; a set of tuples (e.g. earlier results) is used as it is.
         """
         if not isinstance(rng, np.random.Generator):
@@ -181,6 +186,15 @@ class SearchSpace:
         parent = self.validate(genotype)
         if not isinstance(seen, set | frozenset):
             seen = {_as_genotype(other) for other in seen}
+        networks = set()
+        if network is not None:
+            networks = {network(parent)} | {network(_as_genotype(other)) for other in seen}
+
+        def is_new(child: Genotype) -> bool:
+            if child == parent or child in seen:
+                return False
+            return network is None or network(child) not in networks
+
         draws = 0
         while True:
             draws += 1
@@ -189,12 +203,14 @@ class SearchSpace:
             options = self.gene_options(parent, index, field)
             if options:
                 child = _with_gene(parent, index, field, options[int(rng.integers(len(options)))])
-                if child != parent and child not in seen:
+                if is_new(child):
                     return child
-            if draws == _DRAWS_BEFORE_EXHAUSTION_CHECK and self.neighbours(parent) <= seen:
+            if draws == _DRAWS_BEFORE_EXHAUSTION_CHECK and not any(
+                is_new(child) for child in self.neighbours(parent)
+            ):
+                where = "is in `seen`" if network is None else "builds its or a seen network"
                 raise SearchSpaceExhaustedError(
-                    f"every mutant of {self.to_string(parent)} is in `seen`; "
-                    "mutate another genotype"
+                    f"every mutant of {self.to_string(parent)} {where}; mutate another genotype"
                 )
 
     def gene_options(self, genotype: Genotype, index: int, field: str) -> tuple[int, ...]:
