@@ -5,6 +5,7 @@ from posenets.errors import (
     GenotypeStringError,
     InvalidGenotypeError,
     InvalidModelArgumentError,
+    LegacyImportError,
     PosenetsError,
     SearchSpaceExhaustedError,
     UnknownModelError,
@@ -21,6 +22,7 @@ from posenets.evopose2d import (
 )
 from posenets.flops import count_flops, count_params
 from posenets.hrnet import HRNet
+from posenets.legacy_import import ImportedEvoPose2D, ImportReport, import_legacy_h5
 from posenets.registry import MODELS, ModelEntry, create_model, list_models, model_entry
 from posenets.scaling import (
     PAPER_SEARCH_RESOLUTION,
@@ -39,7 +41,7 @@ from posenets.search_space import (
 )
 from posenets.simple_baseline import SimpleBaseline
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ANCESTOR",
@@ -54,8 +56,11 @@ __all__ = [
     "Genotype",
     "GenotypeStringError",
     "HRNet",
+    "ImportReport",
+    "ImportedEvoPose2D",
     "InvalidGenotypeError",
     "InvalidModelArgumentError",
+    "LegacyImportError",
     "ModelEntry",
     "NetworkStructure",
     "PosenetsError",
@@ -70,6 +75,7 @@ __all__ = [
     "count_params",
     "create_model",
     "heatmap_size",
+    "import_legacy_h5",
     "list_models",
     "model_entry",
     "network_structure",
