@@ -1,12 +1,91 @@
-"""Writes that land whole or not at all: a temporary name beside the target, then a rename."""
+"""Writes that land whole or not at all: a temporary name beside the target, then a rename.
+
+A temporary name holds its writer's pid (`.NAME.PID.tmpSUFFIX`, `.NAME.PID.old`), so that a rerun
+holding the folder can remove what a killed writer left (`remove_leftovers`). A write that
+fails for want of space removes its temporary file and raises `DiskFullError`, one line naming
+the path and the space left.
+"""
 
 import contextlib
+import errno
 import json
+import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from evopose.errors import EvoposeError
+
+log = logging.getLogger(__name__)
+
+_LEFTOVER = re.compile(r"^\..+\.(\d+)\.(tmp.*|old)$")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(EvoposeError):
+    """A write failed because its file system is full (or over quota); nothing half-written."""
+
+
+def disk_full_error(path: str | Path) -> DiskFullError:
+    """The one-line error for a write to `path` that found no space."""
+    path = Path(path)
+    return DiskFullError(
+        f"{path}: no space left on the device ({describe_free_space(path)}); "
+        "free some space and rerun the same command to resume"
+    )
+
+
+def describe_free_space(path: str | Path) -> str:
+    """`'12.3 MB free of 2.0 GB'` for the file system holding `path` (or its nearest parent)."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError:
+        return "free space unknown"
+    return f"{_size(usage.free)} free of {_size(usage.total)}"
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when `error` (or an error it was raised from) reports a full disk or quota."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            return True
+        text = str(error)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        if "errno = 28" in text or "error message = No space" in text:  # h5py's wording
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Removes the temporary files and folders that killed writers left anywhere under `folder`
+    (names `.NAME.PID.tmp*` and `.NAME.PID.old`, whose PID is no live process other than this
+    one); returns what it removed. Call it while holding the folder (`evopose.folderlock`)."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for parent, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            match = _LEFTOVER.match(name)
+            if match is None or _alive_elsewhere(int(match.group(1))):
+                continue
+            path = Path(parent) / name
+            remove_path(path)
+            removed.append(path)
+        dirs[:] = [d for d in dirs if (Path(parent) / d).exists()]
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run in %s", len(removed), folder)
+    return removed
 
 
 @contextlib.contextmanager
@@ -27,8 +106,16 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             replace_folder(tmp, target)
         else:
             os.replace(tmp, target)
+    except Exception as error:
+        full = disk_full_error(target) if is_disk_full(error) else None  # before freeing tmp
+        with contextlib.suppress(OSError):
+            remove_path(tmp)
+        if full is not None:
+            raise full from error
+        raise
     finally:
-        remove_path(tmp)
+        with contextlib.suppress(OSError):
+            remove_path(tmp)
 
 
 def replace_folder(source: Path, target: Path) -> None:
@@ -60,3 +147,26 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def _alive_elsewhere(pid: int) -> bool:
+    """True when `pid` is a live process other than this one (its temp files may be in use)."""
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"

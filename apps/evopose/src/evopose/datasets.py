@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import tensorflow as tf
 
 import posedata
@@ -56,17 +57,22 @@ def augment_config(config: Config) -> posedata.AugmentConfig:
     return posedata.AugmentConfig(**dataclasses.asdict(config.data.augment))
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The data seed of one epoch: shuffling and augmentation draws of epoch `epoch` (0-based)
+    of a run seeded `seed` depend on these two numbers only."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] % 2**31)
+
+
 def make_train_data(
     config: Config,
     input_size: tuple[int, int],
     heatmap_size: tuple[int, int],
-    *,
-    seed_offset: int = 0,
 ) -> "TrainData":
-    """Training (augmented, repeated) and validation (ground-truth boxes) batches for `train`.
+    """Training (augmented) and validation (ground-truth boxes) batches for `train`.
 
-    `seed_offset` varies the augmentation draw, so a resumed run does not replay its first
-    epochs' batches.
+    The training batches are made per epoch, shuffled and augmented from
+    `epoch_seed(train.seed, epoch)`, so a resumed run sees the batches an uninterrupted one
+    would have.
     """
     from evopose.training import TrainData
 
@@ -81,16 +87,19 @@ def make_train_data(
             f"(train.batch_size={recipe.batch_size})"
         )
     common = {"input_size": input_size, "heatmap_size": heatmap_size, "dataset_info": info}
-    train = posedata.make_dataset(
-        train_dir,
-        mode="train",
-        batch_size=recipe.batch_size,
-        augment=augment_config(config),
-        seed=recipe.seed + 7919 * seed_offset,
-        shuffle_buffer=config.data.shuffle_buffer,
-        repeat=True,
-        **common,
-    )
+    augment = augment_config(config)
+
+    def train(epoch: int) -> tf.data.Dataset:
+        return posedata.make_dataset(
+            train_dir,
+            mode="train",
+            batch_size=recipe.batch_size,
+            augment=augment,
+            seed=epoch_seed(recipe.seed, epoch),
+            shuffle_buffer=config.data.shuffle_buffer,
+            repeat=True,  # an epoch may hold more examples than the split (steps_per_epoch)
+            **common,
+        ).take(steps)
     val = posedata.make_dataset(
         val_dir, mode="val", batch_size=recipe.val_batch_size, seed=recipe.seed, **common
     )
@@ -100,6 +109,22 @@ def make_train_data(
     val_batches = math.ceil(val_examples / recipe.val_batch_size)  # the last one is padded
     val_steps = min(recipe.val_steps or val_batches, val_batches)
     return TrainData(train=train, steps_per_epoch=steps, val=val, val_steps=val_steps)
+
+
+def find_corrupt_shards(folder: str) -> list[tuple[str, str]]:
+    """The shards of a split folder that cannot be read to their end, each with the first
+    line of its error (reads every record: use it to name a shard once reading failed)."""
+    from posedata.records import SHARD_SUFFIX
+
+    corrupt = []
+    for shard in sorted(tf.io.gfile.glob(f"{folder.rstrip('/')}/*{SHARD_SUFFIX}")):
+        try:
+            for _ in tf.data.TFRecordDataset(shard):
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+            lines = str(error.message).strip().splitlines()
+            corrupt.append((shard, lines[0] if lines else type(error).__name__))
+    return corrupt
 
 
 def convert_coco_dataset(

@@ -1,17 +1,25 @@
 """Training a pose network: `train(config, run_dir)` fits, validates every epoch, checkpoints
 every epoch, resumes when rerun, and leaves a complete run folder (see `evopose.runfiles`).
 
+Resuming is exact: each epoch's batches are a pure function of (seed, epoch) (see
+`TrainData.train`), and a checkpoint holds the weights, the optimizer state and the state of
+every random-number generator the network draws from (dropout, drop-connect), so a run killed
+after epoch k and rerun ends bit-identical to one never interrupted. One process at a time
+holds a run folder (`evopose.folderlock`); a rerun removes the temporary files a killed one left.
+
 Model construction stays outside: pass `model=` (a search child that inherited its parent's
 weights) or let `train` build the network named in the config.
 """
 
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import math
+import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,8 @@ import yaml
 from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config
 from evopose.distribute import check_batch_size
-from evopose.errors import TrainingError
+from evopose.errors import DataError, TrainingError
+from evopose.folderlock import hold_folder, is_lock_file
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.optimization import make_optimizer, regularize_kernels
 from evopose.runfiles import RunFiles, plot_loss_curve, write_history
@@ -36,9 +45,15 @@ _STATE_FILE = "state.json"
 
 @dataclass(frozen=True)
 class TrainData:
-    """Batched datasets of `(images NHWC, heatmaps NHWK, valid NK)`: `train` repeats forever."""
+    """Batched datasets of `(images NHWC, heatmaps NHWK, valid NK)`.
 
-    train: tf.data.Dataset
+    `train` is either a function `epoch (0-based) -> that epoch's batches` (at least
+    `steps_per_epoch` of them), which makes a resumed run replay exactly the batches an
+    uninterrupted one would have seen, or one dataset that repeats forever and is read on
+    from epoch to epoch (a resumed run then starts it over).
+    """
+
+    train: tf.data.Dataset | Callable[[int], tf.data.Dataset]
     steps_per_epoch: int
     val: tf.data.Dataset
     val_steps: int | None = None  # None: run `val` to its end
@@ -90,11 +105,39 @@ def train(
             raise TrainingError(f"epochs must be at least 1, got {epochs}")
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
     recipe = config.train
-    current = tf.distribute.get_strategy()
-    strategy = strategy or current
+    strategy = strategy or tf.distribute.get_strategy()
     check_batch_size(recipe.batch_size, strategy, "train.batch_size")
     check_batch_size(recipe.val_batch_size, strategy, "train.val_batch_size")
     files = RunFiles(Path(run_dir))
+    existed = files.root.exists()
+    with hold_folder(files.root, "run folder"):
+        atomic.remove_leftovers(files.root)
+        fresh = [False]  # set once this call has started a new run in the folder
+        try:
+            return _train_held(config, files, model, strategy, data, callbacks, verbose, fresh)
+        except BaseException as error:
+            if fresh[0] and not _checkpoint_epoch(files):
+                _remove_unfinished(files.root, keep_folder=existed)  # no half-made run folder
+            if isinstance(error, tf.errors.DataLossError):
+                raise _corrupt_data_error(config, error, given=data is not None) from None
+            if not isinstance(error, atomic.DiskFullError) and atomic.is_disk_full(error):
+                raise atomic.disk_full_error(files.root) from None
+            raise
+
+
+def _train_held(
+    config: Config,
+    files: RunFiles,
+    model: keras.Model | None,
+    strategy: tf.distribute.Strategy,
+    data: TrainData | None,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int | str,
+    fresh: list[bool],
+) -> TrainResult:
+    """`train` once the run folder is held; sets `fresh[0]` when it starts a new run there."""
+    recipe = config.train
+    current = tf.distribute.get_strategy()
     finished = _finished_result(files, config)
     if finished is not None:
         log.info("%s already holds this finished run; nothing to do", files.root)
@@ -107,6 +150,7 @@ def train(
     else:
         num_keypoints = int(data.train.element_spec[1].shape[-1])
     start_epoch = _checkpoint_epoch(files)
+    fresh[0] = start_epoch == 0
     with strategy.scope():
         if model is None:
             from evopose.models import build_model
@@ -124,7 +168,7 @@ def train(
 
         input_size = tuple(int(s) for s in model.input_shape[1:3])
         heatmap_size = tuple(int(s) for s in model.output_shape[1:3])
-        data = make_train_data(config, input_size, heatmap_size, seed_offset=start_epoch)
+        data = make_train_data(config, input_size, heatmap_size)
     with strategy.scope():  # the optimizer and metrics belong to the strategy too
         regularize_kernels(model, recipe.weight_decay)
         model.compile(
@@ -148,17 +192,7 @@ def train(
     callbacks = [recorder, keras.callbacks.TensorBoard(str(files.tensorboard)), *callbacks]
     started = time.monotonic()
     if start_epoch < recipe.epochs:
-        model.fit(
-            data.train,
-            epochs=recipe.epochs,
-            initial_epoch=start_epoch,
-            steps_per_epoch=data.steps_per_epoch,
-            validation_data=data.val,
-            validation_steps=data.val_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the datasets shuffle themselves
-        )
+        _fit(model, data, recipe.epochs, start_epoch, callbacks, verbose)
     if recorder.failure is not None:
         raise TrainingError(recorder.failure)
     if len(history.get(MONITOR, [])) < recipe.epochs:
@@ -201,6 +235,84 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+def _fit(
+    model: keras.Model,
+    data: TrainData,
+    epochs: int,
+    start_epoch: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int | str,
+) -> None:
+    """Trains epochs `start_epoch + 1 .. epochs`: one `fit` per epoch on that epoch's batches
+    when `data.train` gives them per epoch, else one `fit` reading on through `data.train`."""
+    common = {
+        "epochs": epochs,
+        "steps_per_epoch": data.steps_per_epoch,
+        "validation_data": data.val,
+        "validation_steps": data.val_steps,
+        "verbose": verbose,
+        "shuffle": False,  # the datasets shuffle themselves
+    }
+    if not callable(data.train):
+        model.fit(data.train, initial_epoch=start_epoch, callbacks=list(callbacks), **common)
+        return
+    one_epoch = _OneEpoch()
+    for epoch in range(start_epoch, epochs):
+        one_epoch.finished = one_epoch.stop_requested = False
+        model.fit(
+            data.train(epoch), initial_epoch=epoch, callbacks=[*callbacks, one_epoch], **common
+        )
+        if not one_epoch.finished or one_epoch.stop_requested:
+            return
+
+
+class _OneEpoch(keras.callbacks.Callback):
+    """Ends `fit` after one epoch, noting whether another callback had asked it to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = False
+        self.stop_requested = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.stop_requested = bool(self.model.stop_training)
+        self.finished = True
+        self.model.stop_training = True
+
+
+def _remove_unfinished(root: Path, *, keep_folder: bool) -> None:
+    """Removes what a run that finished no epoch wrote (all of `root` unless `keep_folder`)."""
+    if not root.is_dir():
+        return
+    if not keep_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for path in root.iterdir():
+        if not is_lock_file(path):
+            with contextlib.suppress(OSError):
+                atomic.remove_path(path)
+
+
+def _corrupt_data_error(config: Config, error: Exception, *, given: bool) -> DataError:
+    """One line naming the corrupt shard (found by reading the config's splits) and the fix."""
+    detail = str(getattr(error, "message", error)).strip().splitlines()
+    detail_line = detail[0] if detail else type(error).__name__
+    if not given:
+        from evopose.datasets import TRAIN, VAL, find_corrupt_shards, split_folder
+
+        for split in (TRAIN, VAL):
+            for shard, problem in find_corrupt_shards(split_folder(config, split)):
+                return DataError(
+                    f"{shard}: corrupt TFRecord shard ({problem}); re-run the conversion "
+                    "(`evopose data convert --overwrite ...` or `evopose data synth "
+                    "--overwrite ...`) to rewrite it"
+                )
+    return DataError(
+        f"the training data holds a corrupt TFRecord shard ({detail_line}); re-run the "
+        "conversion (`evopose data convert --overwrite ...`) to rewrite it"
+    )
+
+
 def _synchronize_batch_norm(model: keras.Model) -> None:
     """Batch norm over the global batch: every replica normalises with the same statistics,
     so several replicas train like one device."""
@@ -218,6 +330,23 @@ def _copy_model(model: keras.Model) -> keras.Model:
     return copy
 
 
+class _WeightsBuffer(io.BytesIO):
+    """An in-memory `.weights.h5` target for `keras.Model.save_weights`."""
+
+    def __str__(self) -> str:
+        return "buffer.weights.h5"
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """Saves the weights (and optimizer state) of `model` as `.weights.h5` at `path`,
+    atomically. The HDF5 file is built in memory and written by Python, so a full disk gives
+    `atomic.DiskFullError` (HDF5 writing to a full disk crashes the process at exit)."""
+    buffer = _WeightsBuffer()
+    model.save_weights(buffer)
+    with atomic.atomic_path(path, suffix=".weights.h5") as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
 def _save_model(model: keras.Model, path: Path) -> None:
     """Saves `model` as float32 and uncompiled (deployable without evopose) to `path`."""
     with dtype_policy("float32"):
@@ -231,7 +360,7 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
     if not files.root.exists():
         return None
     if not files.config.is_file():
-        if any(files.root.iterdir()):
+        if any(not is_lock_file(path) for path in files.root.iterdir()):
             raise TrainingError(
                 f"{files.root} exists and is not a run folder (no config.yaml); "
                 "choose another run folder"
@@ -283,12 +412,32 @@ def _load_checkpoint(files: RunFiles, model: keras.Model) -> dict[str, Any]:
         model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(files.checkpoint / state["weights"])
+        _set_random_states(model, state.get("random_states", []))
     except (OSError, ValueError) as error:
         raise TrainingError(
             f"cannot resume from {files.checkpoint}: {str(error).splitlines()[0]}; "
             "remove the run folder to start over"
         ) from None
     return state
+
+
+def _random_states(model: keras.Model) -> list[keras.Variable]:
+    """The state variables of the model's random-number generators (dropout, drop-connect):
+    `model.variables` less `model.weights`, in the model's order."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _set_random_states(model: keras.Model, saved: list[list[int]]) -> None:
+    """Restores the generator states a checkpoint saved (a ValueError when they do not fit)."""
+    states = _random_states(model)
+    if len(saved) != len(states):
+        raise ValueError(
+            f"the checkpoint holds {len(saved)} random-generator states, the model has "
+            f"{len(states)}"
+        )
+    for variable, value in zip(states, saved, strict=True):
+        variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
 
 
 class _RunRecorder(keras.callbacks.Callback):
@@ -326,8 +475,7 @@ class _RunRecorder(keras.callbacks.Callback):
         value = float(logs[MONITOR])
         if value < self.best_val_loss:
             self.best_val_loss, self.best_epoch = value, epoch + 1
-            with atomic.atomic_path(self.files.best_weights, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
+            save_weights(self.model, self.files.best_weights)
         self._checkpoint(epoch + 1)
         write_history(self.files, self.history)
         plot_loss_curve(self.files, self.history)
@@ -336,11 +484,13 @@ class _RunRecorder(keras.callbacks.Callback):
         folder = self.files.checkpoint
         folder.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epochs_done:04d}.weights.h5"
-        with atomic.atomic_path(folder / weights, suffix=".weights.h5") as tmp:
-            self.model.save_weights(tmp)
+        save_weights(self.model, folder / weights)
         state = {
             "epoch": epochs_done,
             "weights": weights,
+            "random_states": [
+                keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)
+            ],
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val_loss,
             "history": self.history,

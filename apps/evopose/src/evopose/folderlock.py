@@ -1,0 +1,69 @@
+"""One owner per folder: a run or search folder is held by one evopose process at a time.
+
+`hold_folder(path)` takes an exclusive `fcntl.flock` on `path/.evopose.lock` and writes the
+holder's pid into it. The kernel drops the lock when the holder exits in any way (SIGKILL
+included), so a lock file left by a killed run never blocks a rerun; a second process that
+asks while the holder lives is refused at once with one line naming the folder and the pid.
+Where `fcntl` is missing (Windows) folders are not locked.
+"""
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from evopose.errors import EvoposeError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".evopose.lock"
+"""The lock file inside a held folder (ignored when deciding whether a folder is empty)."""
+
+
+class FolderBusyError(EvoposeError):
+    """Another live evopose process holds the folder."""
+
+
+@contextlib.contextmanager
+def hold_folder(folder: str | Path, what: str = "folder") -> Iterator[Path]:
+    """Holds `folder` (created if missing) for the duration of the block; a FolderBusyError
+    naming the folder and the holder's pid when another process holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        log.debug("no fcntl here; %s is not locked", folder)
+        yield folder
+        return
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            raise FolderBusyError(
+                f"{folder}: this {what} is in use by another evopose process"
+                f"{f' (pid {holder})' if holder else ''}; wait for it to end or choose "
+                f"another {what}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def is_lock_file(path: Path) -> bool:
+    """True for the lock file `hold_folder` keeps in a folder."""
+    return path.name == LOCK_NAME
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -1,0 +1,236 @@
+"""Reliability: exact resume, one owner per folder, leftovers of killed runs, corrupt shards,
+full disks."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from evopose import atomic
+from evopose.config import load_config
+from evopose.folderlock import FolderBusyError, hold_folder
+from evopose.training import train
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny_synthetic.yaml"
+# Module 5 repeats twice at stride 1, so its second block has a skip with drop-connect: the
+# run draws random numbers during training, and a resume must restore that generator too.
+DROPOUT_GENOTYPE = "[[3,1,1,1],[3,1,1,2],[3,1,2,2],[3,1,2,2],[3,2,3,1],[3,1,4,1],[3,1,4,1]]"
+
+
+def tiny_config(data: Path, epochs: int = 2):
+    return load_config(
+        TINY,
+        [
+            f"data.root={data}",
+            f"train.epochs={epochs}",
+            "train.steps_per_epoch=3",
+            "train.val_steps=1",
+            f"model.genotype={DROPOUT_GENOTYPE}",
+        ],
+    )
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAfterEpoch(keras.callbacks.Callback):
+    """Stands in for a SIGKILL after the run folder recorded epoch `epochs`."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise _Killed
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(synthetic_root, tmp_path):
+    config = tiny_config(synthetic_root)
+    whole = train(config, tmp_path / "whole", verbose=0)
+    with pytest.raises(_Killed):
+        train(config, tmp_path / "resumed", callbacks=[_KillAfterEpoch(1)], verbose=0)
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 1
+    assert state["random_states"], "the drop-connect generators' states are checkpointed"
+    resumed = train(config, tmp_path / "resumed", verbose=0)
+    assert resumed.resumed_from_epoch == 1
+    assert resumed.history == whole.history
+    for name in ("model.keras", "best.keras"):
+        a, b = _weights(tmp_path / "whole" / name), _weights(tmp_path / "resumed" / name)
+        assert len(a) == len(b)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)), name
+
+
+def test_each_epoch_draws_other_batches(synthetic_root):
+    from evopose.datasets import make_train_data
+
+    data = make_train_data(tiny_config(synthetic_root), (64, 48), (32, 24))
+    first = [b[0].numpy() for b in data.train(0).take(2)]
+    again = [b[0].numpy() for b in data.train(0).take(2)]
+    second = [b[0].numpy() for b in data.train(1).take(2)]
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], second[0])
+
+
+# --- one owner per folder -------------------------------------------------------------------
+
+_HOLDER = """
+import sys, time
+from evopose.folderlock import hold_folder
+with hold_folder(sys.argv[1], "run folder"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def _hold_in_another_process(folder: Path) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
+    holder = _hold_in_another_process(tmp_path / "run")
+    try:
+        with pytest.raises(FolderBusyError, match=rf"{tmp_path / 'run'}.*pid {holder.pid}"):
+            with hold_folder(tmp_path / "run", "run folder"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with hold_folder(tmp_path / "run"):  # the kill released it: a stale lock blocks nothing
+        pass
+
+
+def test_a_second_train_on_a_held_run_folder_is_refused_at_once(
+    synthetic_root, tmp_path, run_evopose
+):
+    holder = _hold_in_another_process(tmp_path / "run")
+    try:
+        started = time.monotonic()
+        second = run_evopose(
+            "train", str(TINY), "--run-dir", str(tmp_path / "run"), "--set",
+            f"data.root={synthetic_root}",
+        )  # fmt: skip
+        took = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"evopose: error: {tmp_path / 'run'}: this run folder is in use")
+    assert f"pid {holder.pid}" in lines[-1]
+    assert took < 60
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+# --- leftovers ------------------------------------------------------------------------------
+
+
+def test_a_rerun_removes_temporary_files_a_killed_run_left(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(dead.stdout)
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    left = [
+        run / f".model.keras.{pid}.tmp.keras",
+        run / "checkpoint" / f".epoch-0002.weights.h5.{pid}.tmp.weights.h5",
+        run / f".report.{pid}.old",
+    ]
+    for path in left:
+        path.write_bytes(b"half")
+    mine = run / f".best.weights.h5.{os.getppid()}.tmp.weights.h5"  # a live writer's
+    mine.write_bytes(b"busy")
+    kept = run / "history.json"
+    kept.write_text("{}")
+    removed = atomic.remove_leftovers(run)
+    assert sorted(removed) == sorted(left)
+    assert not any(path.exists() for path in left)
+    assert mine.exists() and kept.exists()
+
+
+# --- corrupt shards -------------------------------------------------------------------------
+
+
+def test_a_corrupt_shard_is_named_in_one_line_and_no_run_folder_is_left(
+    synthetic_root, tmp_path, run_evopose
+):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_root, data, ignore=shutil.ignore_patterns("coco"))
+    shard = sorted((data / "train").glob("*.tfrecord"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 64] = b"\xff" * 64
+    shard.write_bytes(bytes(raw))
+    run = tmp_path / "run"
+    result = run_evopose(
+        "train", str(TINY), "--run-dir", str(run), "--set", f"data.root={data}",
+        "--set", "train.epochs=1",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"evopose: error: {shard}: corrupt TFRecord shard"), line
+    assert "re-run the conversion" in line
+    assert "Traceback" not in result.stderr
+    assert not run.exists()
+
+
+# --- full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (root only); skips where it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_train_on_a_full_disk_ends_with_one_line_naming_the_path_and_free_space(
+    synthetic_root, small_disk, run_evopose
+):
+    run = small_disk / "run"
+    result = run_evopose(
+        "train", str(TINY), "--run-dir", str(run), "--set", f"data.root={synthetic_root}",
+        "--set", "train.epochs=2", "--set", "train.steps_per_epoch=1", "--set",
+        "train.val_steps=1", "--set",
+        "model.genotype=[[3,1,2,1],[3,1,3,2],[3,1,5,2],[3,1,10,2],[3,1,14,1],[3,1,24,1],[3,1,40,1]]",
+    )  # fmt: skip
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"evopose: error: {run}"), line
+    assert "no space left on the device" in line and "free of" in line
+    assert "Traceback" not in result.stderr
+    leftovers = [p for p in run.rglob(".*") if ".tmp" in p.name] if run.exists() else []
+    assert leftovers == []
+
+
+def test_atomic_writes_to_a_full_disk_leave_nothing_half_written(small_disk):
+    target = small_disk / "big.bin"
+    with pytest.raises(atomic.DiskFullError, match=rf"{target}: no space left .* free of"):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_bytes(b"\0" * (8 << 20))
+    assert list(small_disk.iterdir()) == []
