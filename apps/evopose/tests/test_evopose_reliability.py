@@ -107,9 +107,9 @@ def _hold_in_another_process(folder: Path) -> subprocess.Popen:
 def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
     holder = _hold_in_another_process(tmp_path / "run")
     try:
-        with pytest.raises(FolderBusyError, match=rf"{tmp_path / 'run'}.*pid {holder.pid}"):
-            with hold_folder(tmp_path / "run", "run folder"):
-                pass
+        busy = rf"{tmp_path / 'run'}.*pid {holder.pid}"
+        with pytest.raises(FolderBusyError, match=busy), hold_folder(tmp_path / "run"):
+            pass
     finally:
         holder.kill()
         holder.wait()
@@ -230,7 +230,7 @@ def test_train_on_a_full_disk_ends_with_one_line_naming_the_path_and_free_space(
 
 def test_atomic_writes_to_a_full_disk_leave_nothing_half_written(small_disk):
     target = small_disk / "big.bin"
-    with pytest.raises(atomic.DiskFullError, match=rf"{target}: no space left .* free of"):
-        with atomic.atomic_path(target) as tmp:
-            tmp.write_bytes(b"\0" * (8 << 20))
+    full = rf"{target}: no space left .* free of"
+    with pytest.raises(atomic.DiskFullError, match=full), atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(b"\0" * (8 << 20))
     assert list(small_disk.iterdir()) == []

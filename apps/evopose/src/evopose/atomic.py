@@ -84,7 +84,7 @@ def remove_leftovers(folder: str | Path) -> list[Path]:
             removed.append(path)
         dirs[:] = [d for d in dirs if (Path(parent) / d).exists()]
     if removed:
-        log.info("removed %d temporary files left by an interrupted run in %s", len(removed), folder)
+        log.info("removed %d temporary files an interrupted run left in %s", len(removed), folder)
     return removed
 
 

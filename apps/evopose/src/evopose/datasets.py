@@ -100,6 +100,7 @@ def make_train_data(
             repeat=True,  # an epoch may hold more examples than the split (steps_per_epoch)
             **common,
         ).take(steps)
+
     val = posedata.make_dataset(
         val_dir, mode="val", batch_size=recipe.val_batch_size, seed=recipe.seed, **common
     )
