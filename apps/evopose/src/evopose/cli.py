@@ -69,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(commands)
     _add_export(commands)
     from evopose.demo import add_parser as add_demo_parser
+    from evopose.import_weights import add_parser as add_import_weights_parser
     from evopose.search.command import add_parser as add_search_parser
 
+    add_import_weights_parser(commands)
     add_search_parser(commands)
     add_demo_parser(commands)
     return parser

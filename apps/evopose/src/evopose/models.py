@@ -88,7 +88,7 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
         model = posenets.create_model(target)
         source = target
     height, out_height = model.input_shape[1], model.output_shape[1]
-    return {
+    info = {
         "model": source,
         "input": "x".join(str(s) for s in model.input_shape[1:]),
         "output": "x".join(str(s) for s in model.output_shape[1:]),
@@ -96,3 +96,7 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
         "parameters": f"{model.count_params():,} ({model.count_params() / 1e6:.2f}M)",
         "GFLOPs": f"{posenets.count_flops(model) / 1e9:.3f}",
     }
+    provenance = getattr(model, "provenance", None)  # evopose import-weights records it
+    if provenance:
+        info["imported from"] = f"{provenance['file']} (sha256 {provenance['sha256']})"
+    return info

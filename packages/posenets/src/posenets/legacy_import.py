@@ -202,35 +202,37 @@ class _StoredModel:
 
 def _read_file(path: Path, label: str) -> _StoredModel:
     try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
+        with h5py.File(path, "r") as handle:
+            return _read_model(handle, label)
+    except (OSError, KeyError, RuntimeError) as error:  # h5py: not HDF5, truncated, damaged
         raise LegacyImportError(
             f"{label}: not a readable HDF5 file ({_first_line(error)})"
         ) from None
-    with handle:
-        config_text = _text_attribute(handle.attrs, "model_config")
-        if config_text is None or "model_weights" not in handle:
-            raise LegacyImportError(
-                f"{label}: no model_config and model_weights: not a Keras model file (weights "
-                "saved with save_weights lack the architecture); import the file written by "
-                "model.save(path, save_format='h5')"
-            )
-        try:
-            config = json.loads(config_text)
-        except ValueError as error:
-            raise LegacyImportError(
-                f"{label}: model_config is not JSON ({_first_line(error)})"
-            ) from None
-        layers = _layer_configs(config, label)
-        group = handle["model_weights"]
-        stored_as: Counter = Counter()
-        weights = _read_weights(group, layers, stored_as, label)
-        keras_version = _text_attribute(handle.attrs, "keras_version") or _text_attribute(
-            group.attrs, "keras_version"
+
+
+def _read_model(handle: h5py.File, label: str) -> _StoredModel:
+    """The model_config and every weight of an open legacy file."""
+    config_text = _text_attribute(handle.attrs, "model_config")
+    if config_text is None or "model_weights" not in handle:
+        raise LegacyImportError(
+            f"{label}: no model_config and model_weights: not a Keras model file (weights "
+            "saved with save_weights lack the architecture); import the file written by "
+            "model.save(path, save_format='h5')"
         )
-        backend = _text_attribute(handle.attrs, "backend") or _text_attribute(
-            group.attrs, "backend"
-        )
+    try:
+        config = json.loads(config_text)
+    except ValueError as error:
+        raise LegacyImportError(
+            f"{label}: model_config is not JSON ({_first_line(error)})"
+        ) from None
+    layers = _layer_configs(config, label)
+    group = handle["model_weights"]
+    stored_as: Counter = Counter()
+    weights = _read_weights(group, layers, stored_as, label)
+    keras_version = _text_attribute(handle.attrs, "keras_version") or _text_attribute(
+        group.attrs, "keras_version"
+    )
+    backend = _text_attribute(handle.attrs, "backend") or _text_attribute(group.attrs, "backend")
     return _StoredModel(layers, weights, stored_as, keras_version or "?", backend or "?")
 
 
