@@ -3,6 +3,10 @@
 A worker that dies (segfault, OOM kill, ``os._exit``) fails only the evaluation it was running,
 as a transient error the engine retries; the worker is replaced before its next task. Workers
 ignore SIGINT, so Ctrl-C in a terminal lets the engine stop cleanly while they finish.
+Workers die with the process that started them, however it ends (SIGKILL included): on Linux
+the kernel sends them SIGKILL (``PR_SET_PDEATHSIG``), and everywhere a watchdog thread in each
+worker ends it within ``PARENT_POLL_SECONDS`` once its parent is gone, so no orphan goes on
+training (and writing) after a killed search.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,9 @@ from evosearch.errors import ExecutorError
 from evosearch.evaluation import EvalTask, Outcome, execute, failure
 
 log = logging.getLogger(__name__)
+
+PARENT_POLL_SECONDS = 1.0
+"""How often a worker's watchdog checks that the process that started it still lives."""
 
 WorkerSetup = Callable[[str], None]
 """Called once in each new worker with its device, before any task (e.g. to pin a GPU)."""
@@ -164,7 +173,7 @@ class ProcessExecutor:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker_main,
-            args=(child_conn, worker.device, self.worker_setup),
+            args=(child_conn, worker.device, self.worker_setup, os.getpid()),
             name=f"evosearch-worker-{worker.device}",
         )
         try:
@@ -232,7 +241,32 @@ def _end(process: Any) -> None:
         process.join(timeout=5)
 
 
-def _worker_main(conn: Any, device: str, worker_setup: WorkerSetup | None) -> None:
+def die_with_parent(parent_pid: int, poll_seconds: float = PARENT_POLL_SECONDS) -> None:
+    """Ends this process when process ``parent_pid`` (its parent) ends: at once through the
+    kernel on Linux (``PR_SET_PDEATHSIG``), else within ``poll_seconds`` through a watchdog
+    thread; ends it now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            threading.Event().wait(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="evosearch-parent-watchdog", daemon=True).start()
+
+
+def _worker_main(
+    conn: Any, device: str, worker_setup: WorkerSetup | None, parent_pid: int | None = None
+) -> None:
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if worker_setup is not None:

@@ -2,8 +2,9 @@
 
 Ray (the ``ray`` extra) is imported only when the executor starts. The executor joins the Ray
 session already running in this process, connects to a cluster by ``address`` (``"auto"``,
-``"ray://host:10001"``), or starts a local one from ``init_options``. A local cluster started
-here listens on 127.0.0.1 only (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` unless set otherwise).
+``"ray://host:10001"``), or starts a local one (``address`` None or ``"local"``) from
+``init_options``. A local cluster started here listens on 127.0.0.1 only
+(``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` unless set otherwise, and node address 127.0.0.1).
 Ray re-runs a task whose worker process died up to ``max_retries`` times; if it still fails,
 the engine sees a transient error and applies its own attempt limit.
 """
@@ -23,6 +24,9 @@ from evosearch.evaluation import EvalTask, Outcome, execute, failure
 log = logging.getLogger(__name__)
 
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOCAL_ADDRESSES = (None, "local")
+"""The addresses that start a new local cluster (Ray's own name for it is "local")."""
+LOOPBACK = "127.0.0.1"
 
 
 class RayExecutor:
@@ -75,7 +79,8 @@ class RayExecutor:
         """Join or start a Ray session and size ``slots`` from the cluster's resources."""
         if self._remote is not None:
             return
-        if self.address is None and sys.modules.get("ray") is None:
+        local = self.address in LOCAL_ADDRESSES
+        if local and sys.modules.get("ray") is None:
             os.environ.setdefault(LOCAL_ONLY_ENV, "0")
         try:
             import ray
@@ -84,6 +89,8 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             options = {"include_dashboard": False, **self.init_options}
+            if local:
+                options.setdefault("_node_ip_address", LOOPBACK)
             if self.address is not None:
                 options["address"] = self.address
             try:
