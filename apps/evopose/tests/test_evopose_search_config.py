@@ -13,7 +13,7 @@ import evosearch
 from evopose.cli import build_parser
 from evopose.config import config_from_dict, dump_config, load_config
 from evopose.errors import ConfigError, SearchError
-from evopose.search.evaluation import TrainCandidate, candidate_config
+from evopose.search.evaluation import TrainCandidate, candidate_config, search_resolution
 from evopose.search.executors import WorkerSetup, make_executor
 from evopose.search.run import check_searchable, engine_config, fitness_of
 from evopose.search.workdir import SearchFiles, record_config
@@ -108,6 +108,21 @@ def test_a_candidate_trains_by_the_recipe_with_the_searchs_shortcuts():
     assert child.search == type(child.search)()  # a plain train config: no search settings
 
 
+def test_the_search_resolution_defaults_to_the_input_size():
+    assert search_resolution(_config()) == (64, 48)
+    assert search_resolution(_config(resolution=[128, 96])) == (128, 96)
+    default = config_from_dict({"model": {"name": "evopose2d"}, "data": {"root": "d"}})
+    assert search_resolution(default) == (256, 192)
+
+
+@pytest.mark.parametrize("resolution", [None, [128, 96]])
+def test_candidates_are_built_as_written_at_the_search_resolution(resolution):
+    config = _config(resolution=resolution)
+    child = candidate_config(config, ANCESTOR, 5, 1)
+    expected = (64, 48) if resolution is None else (128, 96)
+    assert child.model.input_size == child.model.search_resolution == expected  # phi = 0
+
+
 def test_a_candidate_keeps_the_configured_augmentation_unless_flip_only():
     child = candidate_config(_config(flip_only=False), ANCESTOR, 5, 1)
     assert child.data.augment.scale_factor == 0.3 and child.data.augment.rotation_prob == 0.6
@@ -124,6 +139,28 @@ def test_only_evopose2d_without_transfer_is_searchable():
         check_searchable(config)
     with pytest.raises(SearchError, match=r"data\.root"):
         check_searchable(config_from_dict({"model": {"name": "evopose2d"}}))
+    config = config_from_dict(
+        {"model": {"name": "evopose2d", "search_resolution": [64, 48]}, "data": {"root": "d"}}
+    )
+    with pytest.raises(SearchError, match=r"search\.resolution"):
+        check_searchable(config)
+
+
+def test_ancestor_weights_must_name_a_readable_weights_file(tmp_path):
+    def searchable(path):
+        check_searchable(_config(ancestor_weights=str(path)))
+
+    with pytest.raises(ConfigError, match=r"search\.ancestor_weights: no such file"):
+        searchable(tmp_path / "missing.h5")
+    (tmp_path / "b0.weights.h5").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="Keras 3 weights file"):
+        searchable(tmp_path / "b0.weights.h5")
+    (tmp_path / "b0.npz").write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"must be a \.h5, \.hdf5, \.keras file"):
+        searchable(tmp_path / "b0.npz")
+    (tmp_path / "broken.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ConfigError, match="cannot read"):
+        searchable(tmp_path / "broken.h5")
 
 
 def test_a_rerun_may_change_only_how_far_the_search_goes(tmp_path):

@@ -3,6 +3,7 @@ stopped with Ctrl-C after a child, killed (SIGKILL) in the middle of a child's t
 resumed to the end: no trained candidate is lost or trained again, and the killed child
 continues from its last checkpoint. Then its report and its export."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,8 +16,10 @@ import cv2
 import pytest
 
 import evosearch
+import posenets
 from evopose.cli import main
 from evopose.config import load_config
+from evopose.models import build_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search-cpu.yaml"
 GENERATIONS, CHILDREN, CHILD_EPOCHS = 2, 2, 2
@@ -202,3 +205,28 @@ def test_the_best_network_exports_as_a_train_config(search, tmp_path):
     exported = load_config(out)
     assert [list(gene) for gene in exported.model.genotype] == best.genotype
     assert exported.model.input_size == (64, 48)
+    assert exported.model.search_resolution == (64, 48)  # built as its candidate was
+
+
+def test_the_ledger_records_the_search_resolution(search):
+    with evosearch.Ledger(search["work"] / "ledger.sqlite", create=False) as ledger:
+        assert ledger.get_meta("search_resolution") == [64, 48]
+    for candidate in search["final"]:
+        assert candidate.info["input_size"] == candidate.info["search_resolution"] == [64, 48]
+
+
+def test_a_found_network_exports_at_another_size_scaled_by_equation_3(search, tmp_path):
+    out = tmp_path / "best-128x96.yaml"
+    args = ["search", "export", str(search["work"]), "--out", str(out), "--input-size", "128", "96"]
+    assert main(args) == 0
+    exported = load_config(out)
+    assert exported.model.input_size == (128, 96)
+    assert exported.model.search_resolution == (64, 48)
+    genotype = exported.model.genotype
+    scaled = posenets.network_structure(genotype, (128, 96), search_resolution=(64, 48))
+    as_searched = posenets.network_structure(genotype, (64, 48), search_resolution=(64, 48))
+    assert len(scaled.blocks) > len(as_searched.blocks)
+    assert scaled.head_channels > as_searched.head_channels == 128
+    best = min((c for c in search["final"]), key=lambda c: (c.fitness, c.id))
+    at_search_size = build_model(dataclasses.replace(exported.model, input_size=(64, 48)))
+    assert posenets.count_params(at_search_size) == best.metrics["params"]

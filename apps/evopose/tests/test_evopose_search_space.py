@@ -69,3 +69,19 @@ def test_a_mutation_is_described_by_module_field_and_values():
 
 def test_a_genotype_has_a_short_form():
     assert EvoPoseSpace().describe(EvoPoseSpace().ancestor()).startswith("r1_k3_s1_c16-")
+
+
+@pytest.mark.parametrize("resolution", [(64, 48), (256, 192)])
+def test_no_mutant_builds_the_ancestors_network(resolution):
+    space = EvoPoseSpace(resolution=resolution)
+    ancestor = space.ancestor()
+    network = space.network(ancestor)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        assert space.network(space.mutate(ancestor, rng, GenotypeSet([ancestor]))) != network
+
+
+def test_candidates_are_built_as_written_at_the_search_resolution():
+    small = EvoPoseSpace(resolution=(64, 48)).network(posenets.ANCESTOR)
+    assert small == posenets.network_structure(posenets.ANCESTOR)  # 256x192's network
+    assert [block.filters_out for block in small.blocks][-1] == 320

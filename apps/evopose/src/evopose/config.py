@@ -35,6 +35,9 @@ class ModelConfig:
     input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
     genotype: Genotype | None = None  # 7 genes (kernel, repeats, channels/8, stride)
     transfer_from: str | None = None  # a .keras model whose weights are transferred (WT)
+    # EvoPose2D: the (height, width) the genotype was searched at; compound scaling (Eq. 3) is
+    # relative to it, so the genes are built as written there. None: the paper's 256x192.
+    search_resolution: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ class SearchConfig:
     patience: int | None = field(default=None, metadata=_range(1))  # stop after a plateau
     workers: int | None = field(default=None, metadata=_range(1))  # None: serial on CPU
     seed: int = 0
+    # (height, width) every candidate trains at, built as written there (phi = 0); exported
+    # networks scale relative to it. None: model.input_size.
+    resolution: tuple[int, int] | None = None
+    # A local EfficientNet-B0 weights file (keras.applications' .h5, or any .keras / .h5 model
+    # with EfficientNet's layer names) the ancestor inherits from; None: from scratch.
+    ancestor_weights: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> kera
         kwargs["input_shape"] = model.input_size
     if model.genotype is not None:
         kwargs["genotype"] = [list(gene) for gene in model.genotype]
+    if model.search_resolution is not None:
+        kwargs["search_resolution"] = model.search_resolution
     network = posenets.create_model(model.name, **kwargs)
     if model.transfer_from is not None:
         transfer_weights(load_model(model.transfer_from), network)

@@ -90,6 +90,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         _examples(
             "evopose search export runs/search-cpu && evopose train runs/search-cpu/best.yaml",
             "evopose search export DIR --candidate 17 --transfer --out cand17.yaml",
+            "evopose search export DIR --input-size 384 288  # scaled by Eq. 3",
         ),
     )
     export.add_argument("work_dir", type=Path, metavar="DIR", help="the search folder")
@@ -99,6 +100,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--transfer",
         action="store_true",
         help="start from the candidate's trained weights (model.transfer_from)",
+    )
+    export.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="train the network at this input size, compound scaled from the search resolution "
+        "(default: the config's model.input_size)",
     )
     export.set_defaults(handler=_run_export)
 
@@ -113,6 +122,9 @@ def _run_search(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     work_dir = args.work_dir or Path("runs") / Path(args.config).stem
+    import posedata
+
+    posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
     executor = make_executor(
         config.search,
         gpus=args.gpus or (),
@@ -151,7 +163,11 @@ def _run_export(args: argparse.Namespace) -> int:
     from evopose.search.export import export_best
 
     exported = export_best(
-        args.work_dir, args.out, candidate_id=args.candidate, transfer=args.transfer
+        args.work_dir,
+        args.out,
+        candidate_id=args.candidate,
+        transfer=args.transfer,
+        input_size=tuple(args.input_size) if args.input_size else None,
     )
     c = exported.candidate
     print(

@@ -57,9 +57,17 @@ class TrainCandidate:
         with strategy.scope() if strategy else nullcontext(), dtype_policy(config.train.precision):
             network = dataclasses.replace(config.model, transfer_from=None)
             model = build_model(network, keypoints)
-        info: dict[str, Any] = {"genotype": EvoPoseSpace().describe(request.genotype)}
+        info: dict[str, Any] = {
+            "genotype": EvoPoseSpace().describe(request.genotype),
+            "input_size": list(config.model.input_size),
+            "search_resolution": list(config.model.search_resolution),
+        }
         report = None
-        if request.parent_artifact is not None:
+        if request.parent_artifact is None and self.config.search.ancestor_weights is not None:
+            report = _inherit_ancestor_weights(self.config.search.ancestor_weights, model)
+            info["inherited_from"] = self.config.search.ancestor_weights
+            info["transfer"] = transfer_summary(report)
+        elif request.parent_artifact is not None:
             parent = load_model(request.parent_artifact)
             report = transfer_model(parent, model)
             info["mutation"] = describe_mutation(parent.genotype, request.genotype)
@@ -107,10 +115,12 @@ def candidate_config(
     seed: int,
     parent_model: str | None = None,
 ) -> Config:
-    """The training config of one candidate: the search's `train` recipe with the candidate's
-    epochs, seed and the search's warmup; flip-only augmentation when `search.flip_only`; the
-    parent's model recorded as `model.transfer_from`; no search section."""
+    """The training config of one candidate: the network of `genotype` at the search resolution,
+    built as written there (phi = 0); the search's `train` recipe with the candidate's epochs,
+    seed and the search's warmup; flip-only augmentation when `search.flip_only`; the parent's
+    model recorded as `model.transfer_from`; no search section."""
     search = config.search
+    resolution = search_resolution(config)
     augment = config.data.augment
     genes = tuple(tuple(int(value) for value in gene) for gene in genotype)
     if search.flip_only:
@@ -122,6 +132,8 @@ def candidate_config(
         model=dataclasses.replace(
             config.model,
             genotype=genes,
+            input_size=resolution,
+            search_resolution=resolution,
             transfer_from=parent_model,
         ),
         data=dataclasses.replace(config.data, augment=augment),
@@ -133,6 +145,32 @@ def candidate_config(
         ),
         search=SearchConfig(),
     )
+
+
+def search_resolution(config: Config) -> tuple[int, int]:
+    """The `(height, width)` a search trains its candidates at: `search.resolution`, else
+    `model.input_size`, else the network's default input size (256x192)."""
+    if config.search.resolution is not None:
+        return config.search.resolution
+    if config.model.input_size is not None:
+        return config.model.input_size
+    import posenets
+
+    return posenets.model_entry(config.model.name).input_size
+
+
+def _inherit_ancestor_weights(path: str, model: Any) -> Any:
+    from evopose.search.ancestor import inherit_weights, read_weight_file
+
+    report = inherit_weights(read_weight_file(path), model)
+    log.info(
+        "the ancestor inherits %.1f%% of its parameters from %s (%d of %d layers in full)",
+        100 * report.inherited_fraction,
+        path,
+        sum(layer.status == "full" for layer in report.layers),
+        len(report.layers),
+    )
+    return report
 
 
 def transfer_summary(report: Any) -> dict[str, Any]:

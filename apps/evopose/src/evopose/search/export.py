@@ -2,7 +2,9 @@
 
 The exported config is the search's own (data, train recipe, evaluation) with the winner's
 genotype and without the search section, so `evopose train` trains it by the full recipe
-(warmup and augmentation as written in `train` and `data`, not the search's shortcuts).
+(warmup and augmentation as written in `train` and `data`, not the search's shortcuts). It
+records the search resolution as `model.search_resolution`: at any other `model.input_size`
+the network is compound scaled relative to it (Eq. 3).
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import evosearch
 from evopose import atomic
 from evopose.config import SearchConfig, config_to_dict
 from evopose.errors import SearchError
+from evopose.search.evaluation import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 
@@ -32,10 +35,13 @@ def export_best(
     *,
     candidate_id: int | None = None,
     transfer: bool = False,
+    input_size: tuple[int, int] | None = None,
 ) -> ExportedConfig:
     """Writes the train config of the best candidate (or of `candidate_id`) to `out` (default
-    `DIR/best.yaml`). With `transfer`, its `model.transfer_from` is the candidate's trained
-    model, so training continues from the searched weights instead of from scratch."""
+    `DIR/best.yaml`), at `input_size` (default: the config's `model.input_size`), scaled from
+    the search resolution by Eq. 3. With `transfer`, its `model.transfer_from` is the
+    candidate's trained model, so training continues from the searched weights (inherited by
+    the transfer rule when the sizes differ) instead of from scratch."""
     files = SearchFiles(Path(work_dir))
     config = stored_config(files)
     if not files.ledger.is_file():
@@ -56,10 +62,14 @@ def export_best(
                     f"candidate {candidate_id} of {files.root} is {candidate.status}, not done; "
                     "export a finished candidate"
                 )
+    resolution = search_resolution(config)
+    size = input_size or config.model.input_size or resolution
     model = dataclasses.replace(
         config.model,
+        input_size=tuple(size),
         genotype=tuple(tuple(int(v) for v in gene) for gene in candidate.genotype),
         transfer_from=candidate.artifact if transfer else None,
+        search_resolution=resolution,
     )
     exported = dataclasses.replace(config, model=model, search=SearchConfig())
     data = config_to_dict(exported)
@@ -70,7 +80,9 @@ def export_best(
         f"(generation {candidate.generation}),\n"
         f"# fitness {candidate.fitness:.6g}, validation loss {loss:.6g}, "
         f"{params / 1e6:.3f}M parameters.\n"
-        f"# genotype {candidate.info.get('genotype', '')}\n"
+        f"# genotype {candidate.info.get('genotype', '')}, searched at "
+        f"{resolution[0]}x{resolution[1]}, here {size[0]}x{size[1]}"
+        f"{' (built as written)' if tuple(size) == tuple(resolution) else ' (Eq. 3 scaling)'}\n"
         "# Train it with: evopose train THIS_FILE\n"
     )
     path = Path(out) if out is not None else files.best_config

@@ -14,6 +14,7 @@ from typing import Any
 import evosearch
 from evopose import atomic
 from evopose.errors import SearchError
+from evopose.search.evaluation import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 SHOWN_METRICS = ("val_loss", "params", "flops")
@@ -67,6 +68,13 @@ class SearchReport:
             f"mu={s['parents']}, lambda={s['children']}, e0={s['ancestor_epochs']}, "
             f"e={s['child_epochs']}; fitness (T / {s['cost']}) ** Gamma * val_loss, "
             f"T={s['target']:g}, Gamma={s['gamma']:g}",
+            f"candidates at {'x'.join(map(str, s['resolution']))} (the search resolution: "
+            "genes built as written); the ancestor "
+            + (
+                f"inherits from {s['ancestor_weights']}"
+                if s.get("ancestor_weights")
+                else "starts from scratch"
+            ),
         ]
         if self.best is not None:
             lines += ["", f"best: {_summary(self.best)}", f"  genotype {_genotype(self.best)}"]
@@ -92,7 +100,10 @@ def build_report(work_dir: str | Path, *, top: int = 10) -> SearchReport:
         lineage = evosearch.lineage(ledger, ranked[0].id) if ranked else []
         return SearchReport(
             root=files.root,
-            settings=dict(vars(config.search)),
+            settings={
+                **vars(config.search),
+                "resolution": list(search_resolution(config)),
+            },
             counts=dict(ledger.counts()),
             leaderboard=ranked[:top],
             generations=evosearch.history(ledger),
@@ -167,6 +178,8 @@ def _lineage_line(c: evosearch.Candidate) -> str:
     inherited = (c.info.get("transfer") or {}).get("inherited_fraction")
     if inherited is not None:
         how += f", inherited {inherited:.1%}"
+        if c.parent_id is None and c.info.get("inherited_from"):
+            how += f" from {Path(c.info['inherited_from']).name}"
     fitness = "-" if c.fitness is None else f"{c.fitness:.6g}"
     return f"cand {c.id} (gen {c.generation}) fitness {fitness}  {how}"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import evosearch
 from evopose.config import Config
 from evopose.errors import SearchError
-from evopose.search.evaluation import COST_METRICS, TrainCandidate
+from evopose.search.evaluation import COST_METRICS, TrainCandidate, search_resolution
 from evopose.search.report import write_report
 from evopose.search.workdir import SearchFiles, record_config
 
@@ -47,11 +47,21 @@ def check_searchable(config: Config) -> None:
         )
     if config.model.transfer_from is not None:
         raise SearchError(
-            f"{config.source}: model.transfer_from is set; the search's ancestor trains from "
-            "scratch and children inherit from their parents, so remove it"
+            f"{config.source}: model.transfer_from is set; children inherit from their parents "
+            "and the ancestor from search.ancestor_weights (an EfficientNet-B0 weights file), "
+            "so remove it"
+        )
+    if config.model.search_resolution is not None:
+        raise SearchError(
+            f"{config.source}: model.search_resolution is set; a search builds its candidates "
+            "at search.resolution, so set that instead"
         )
     if config.data.root is None:
         raise SearchError(f"{config.source}: data.root is not set; set it or use --set")
+    if config.search.ancestor_weights is not None:
+        from evopose.search.ancestor import read_weight_file
+
+        read_weight_file(config.search.ancestor_weights)  # a bad file fails now, not later
 
 
 def run_search(
@@ -67,8 +77,11 @@ def run_search(
 
     check_searchable(config)
     files = SearchFiles(Path(work_dir))
-    space = EvoPoseSpace(config.model.genotype)
+    resolution = search_resolution(config)
+    space = EvoPoseSpace(config.model.genotype, resolution=resolution)
     record_config(files, config)
+    with evosearch.Ledger(files.ledger) as ledger:
+        ledger.set_meta("search_resolution", list(resolution))
     search = evosearch.Search(
         space,
         TrainCandidate(config),
@@ -100,7 +113,9 @@ class _ReportEachGeneration:
 
 def _describe(config: Config) -> str:
     s = config.search
+    height, width = search_resolution(config)
     return (
+        f"{height}x{width} (phi = 0 there), "
         f"mu={s.parents}, lambda={s.children}, {s.generations} generations, "
         f"e0={s.ancestor_epochs}, e={s.child_epochs}, "
         f"fitness (T / {s.cost}) ** Gamma * val_loss with T={s.target:g}, Gamma={s.gamma:g}"

@@ -1,6 +1,7 @@
 """evosearch's view of the EvoPose2D search space: posenets' genotypes and mutation rule, as
 plain lists, starting from the config's genotype (default: EfficientNet-B0's blocks)."""
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,24 +14,37 @@ Genotype = list[list[int]]
 
 class EvoPoseSpace:
     """The search space evosearch evolves: `ancestor()`, `mutate()` and `validate()` of
-    posenets' `SearchSpace` (SPEC section 2), genotypes as nested lists of ints."""
+    posenets' `SearchSpace` (SPEC section 2), genotypes as nested lists of ints.
+
+    Candidates are built at `resolution` with phi = 0 there; a mutant whose network (its
+    `posenets.network_structure`) equals its parent's or a seen one's is redrawn.
+    """
 
     def __init__(
         self,
         ancestor: Sequence[Sequence[int]] | None = None,
         space: posenets.SearchSpace | None = None,
+        resolution: tuple[int, int] = posenets.PAPER_SEARCH_RESOLUTION,
     ) -> None:
         self.space = space if space is not None else posenets.SearchSpace()
         start = self.space.ancestor if ancestor is None else ancestor
         self._ancestor = as_lists(self.space.validate(start))
+        self.resolution = tuple(resolution)
+        self.network = functools.partial(
+            posenets.network_structure,
+            input_size=self.resolution,
+            search_resolution=self.resolution,
+        )
 
     def ancestor(self) -> Genotype:
         """The genotype of generation 0."""
         return [list(gene) for gene in self._ancestor]
 
     def mutate(self, genotype: Genotype, rng: np.random.Generator, seen: object) -> Genotype:
-        """A child differing from `genotype` in one gene, not in `seen` (posenets' rule)."""
-        return as_lists(self.space.mutate(genotype, rng, seen))  # type: ignore[arg-type]
+        """A child differing from `genotype` in one gene whose network is new: not the
+        parent's, not a genotype of `seen`'s (posenets' rule)."""
+        child = self.space.mutate(genotype, rng, seen, network=self.network)  # type: ignore[arg-type]
+        return as_lists(child)
 
     def validate(self, genotype: Genotype) -> bool:
         """True for a genotype of the space; `posenets.InvalidGenotypeError` names what is wrong."""
