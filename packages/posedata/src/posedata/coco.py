@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -204,12 +205,29 @@ def _pick_category(categories: list[Any], category_id: int | None, where: str) -
     return with_keypoints[0]
 
 
+def is_inside_image_folder(file_name: str) -> bool:
+    """True when an annotation's `file_name` names a file inside the image folder: a relative
+    path (either slash) with no `..` part and no drive."""
+    parts = file_name.replace("\\", "/").split("/")
+    return not (
+        file_name.startswith(("/", "\\"))
+        or os.path.isabs(file_name)
+        or ".." in parts
+        or (len(parts[0]) == 2 and parts[0][1] == ":")  # a Windows drive, C:
+    )
+
+
 def _parse_image(entry: Any, where: str) -> Image:
     if not isinstance(entry, dict):
         raise DataError(f"{where}: expected an object with id, file_name, height, width")
     file_name = entry.get("file_name")
     if not isinstance(file_name, str) or not file_name:
         raise DataError(f"{where}: 'file_name' must be a non-empty string")
+    if not is_inside_image_folder(file_name):
+        raise DataError(
+            f"{where}: 'file_name' {file_name!r} points outside the image folder; file names "
+            "must be relative paths inside it (no '..', no absolute path)"
+        )
     image = Image(
         image_id=_integer(entry.get("id"), f"{where}: 'id'"),
         file_name=file_name,

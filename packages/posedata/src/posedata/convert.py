@@ -11,12 +11,14 @@ interruption writes only what is missing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -232,9 +234,8 @@ def _write_shard(
         checked.setdefault(file_name, problem)
     bad_images: list[dict[str, Any]] = []
     bad_instances: list[dict[str, Any]] = []
-    partial = _partial_path(path)
     count = 0
-    with tf.io.TFRecordWriter(partial) as writer:
+    with _written(path) as partial, tf.io.TFRecordWriter(partial) as writer:
         for inst in shard:
             data, problem = results[inst.image.file_name]
             problem = problem or checked[inst.image.file_name]
@@ -256,7 +257,6 @@ def _write_shard(
                 )
             )
             count += 1
-    tf.io.gfile.rename(partial, path, overwrite=True)
     for file_name, (_, problem) in results.items():
         if problem is not None:
             image = images[file_name]
@@ -378,11 +378,49 @@ def _partial_path(path: str) -> str:
     return os.path.join(os.path.dirname(path), "." + os.path.basename(path) + _PARTIAL)
 
 
-def _write_json(path: str, data: Any) -> None:
+@contextlib.contextmanager
+def _written(path: str) -> Iterator[str]:
+    """Yields the partial name to write `path` under, renamed onto `path` when the block
+    succeeds and removed when it fails; a full disk becomes one DataError line."""
     partial = _partial_path(path)
-    with tf.io.gfile.GFile(partial, "w") as f:
+    try:
+        yield partial
+    except BaseException as error:
+        _remove(partial)
+        if _no_space(error):
+            raise DataError(
+                f"{path}: no space left on the device ({_free_space(path)}); free some space "
+                "and rerun the same conversion to resume"
+            ) from None
+        raise
+    try:
+        tf.io.gfile.rename(partial, path, overwrite=True)
+    except BaseException:
+        _remove(partial)
+        raise
+
+
+def _no_space(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    text = str(error)
+    return "No space left on device" in text or "errno = 28" in text
+
+
+def _free_space(path: str) -> str:
+    folder = os.path.dirname(path) or "."
+    if "://" in folder:
+        return "free space unknown"
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "free space unknown"
+    return f"{free / 1e6:.1f} MB free"
+
+
+def _write_json(path: str, data: Any) -> None:
+    with _written(path) as partial, tf.io.gfile.GFile(partial, "w") as f:
         f.write(json.dumps(data, indent=1))
-    tf.io.gfile.rename(partial, path, overwrite=True)
 
 
 def _remove(path: str) -> None:
