@@ -26,8 +26,8 @@ import tensorflow as tf
 
 import posedata
 from posedata.augment import draw_augmentation
+from posedata.crops import normalize_images, warp_image
 from posedata.heatmaps import encode_heatmaps
-from posedata.pipeline import normalize_images, warp_image
 from posedata.records import parse_example
 from posedata.synthetic import make_synthetic_coco
 

@@ -19,7 +19,7 @@ from posedata import (
     read_manifest,
 )
 from posedata.augment import draw_augmentation
-from posedata.pipeline import crop_image, warp_image
+from posedata.crops import crop_image, warp_image
 from posedata.records import parse_example
 
 SMALL = {"input_size": (64, 48), "heatmap_size": (16, 12)}

@@ -8,7 +8,6 @@ targets, vectorised over the batch.
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 from collections.abc import Sequence
@@ -17,17 +16,16 @@ import tensorflow as tf
 
 from posedata.augment import AugmentConfig, draw_augmentation
 from posedata.convert import MANIFEST_NAME, read_manifest
+from posedata.crops import crop_image, normalize_images
 from posedata.errors import DataError
+from posedata.graphcheck import check_graph_geometry
 from posedata.heatmaps import encode_heatmaps
 from posedata.info import COCO_PERSON, DatasetInfo
 from posedata.records import SHARD_SUFFIX, parse_example
-from posedata.transform import apply_transform, crop_transform, invert_transform
+from posedata.transform import apply_transform, crop_transform
 
 MODES = ("train", "val", "predict")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _DTYPES = ("float32", "bfloat16")
-_DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg decodes at
 _AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -74,6 +72,7 @@ def make_dataset(
     if batch_size < 1:
         raise DataError(f"batch_size {batch_size}: must be at least 1")
     files = _find_shards(file_pattern, mode, dataset_info)
+    check_graph_geometry()  # once per process: refuses to build crops this TensorFlow miscomputes
     if input_context is not None:
         if len(files) < input_context.num_input_pipelines:
             raise DataError(
@@ -163,71 +162,6 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(_AUTOTUNE)
-
-
-def crop_image(
-    jpeg: tf.Tensor, image_size: tf.Tensor, transform: tf.Tensor, input_size: tuple[int, int]
-) -> tf.Tensor:
-    """The crop `(H, W, 3)` float32 RGB in [0, 255], black outside the image.
-
-    Only the window of the JPEG that the crop samples is decoded (`decode_and_crop_jpeg`),
-    and at 1/2, 1/4 or 1/8 scale (in the DCT, nearly free) when the crop shrinks the image by
-    at least that much, so that the warp still reads at least one decoded pixel per output pixel.
-    """
-    height, width = input_size
-    inverse = invert_transform(transform)
-    # Image pixels per input pixel (rotation keeps it the same along both input axes).
-    spacing = tf.norm(inverse[:, 0])
-    level = tf.reduce_sum(tf.cast(spacing >= tf.constant(_DCT_RATIOS[1:], tf.float32), tf.int32))
-    ratio = tf.gather(tf.constant(_DCT_RATIOS, tf.float32), level)
-    # A decoded pixel i at 1/r scale is centred on image pixel r * i + (r - 1) / 2.
-    offset = 0.5 * (ratio - 1.0)
-    corners = tf.constant(
-        [[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5], [width - 0.5, height - 0.5]]
-    )
-    reach = (apply_transform(inverse, corners) - offset) / ratio
-    scaled_size = tf.math.ceil(tf.cast(tf.reverse(image_size, [0]), tf.float32) / ratio)
-    # One decoded pixel beyond the reach of the corners: bilinear sampling reads neighbours.
-    low = tf.clip_by_value(tf.floor(tf.reduce_min(reach, 0)) - 1.0, 0.0, scaled_size - 1.0)
-    high = tf.clip_by_value(tf.math.ceil(tf.reduce_max(reach, 0)) + 1.0, low, scaled_size - 1.0)
-    low_i, size_i = tf.cast(low, tf.int32), tf.cast(high - low, tf.int32) + 1
-    window = tf.stack([low_i[1], low_i[0], size_i[1], size_i[0]])
-    pixels = tf.switch_case(
-        level,
-        [
-            functools.partial(tf.image.decode_and_crop_jpeg, jpeg, window, channels=3, ratio=r)
-            for r in _DCT_RATIOS
-        ],
-    )
-    # Decoded pixel (x', y') is image point ratio * (x', y') + ratio * low + offset.
-    origin = ratio * low + offset
-    linear = transform[:, :2]
-    shifted = tf.concat(
-        [linear * ratio, transform[:, 2:] + tf.linalg.matvec(linear, origin)[:, None]], axis=1
-    )
-    return warp_image(tf.cast(pixels, tf.float32), shifted, input_size)
-
-
-def warp_image(pixels: tf.Tensor, transform: tf.Tensor, input_size: tuple[int, int]) -> tf.Tensor:
-    """`cv2.warpAffine` of one image `(h, w, C)` by a 2x3 matrix, bilinear, zero outside."""
-    inverse = invert_transform(transform)
-    flat = tf.concat([tf.reshape(inverse, [6]), tf.zeros([2])], axis=0)
-    warped = tf.raw_ops.ImageProjectiveTransformV3(
-        images=pixels[None],
-        transforms=flat[None],
-        output_shape=tf.constant(input_size, tf.int32),
-        fill_value=tf.constant(0.0, pixels.dtype),
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    return warped[0]
-
-
-def normalize_images(images: tf.Tensor) -> tf.Tensor:
-    """RGB in [0, 255] to [0, 1], then ImageNet mean and standard deviation."""
-    scale = tf.constant([1.0 / (255.0 * s) for s in IMAGENET_STD], tf.float32)
-    offset = tf.constant([m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)])
-    return tf.cast(images, tf.float32) * scale - offset
 
 
 def _pad_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf.Tensor]:

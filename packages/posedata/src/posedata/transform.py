@@ -5,6 +5,14 @@ Pixel coordinates are the integer index at a pixel's centre, so an image of widt
 `cv2.warpAffine` takes). The crop is centred on the box, the box is widened to the input's
 aspect ratio and enlarged by `padding` (1.25) and `scale`, then rotated about its centre and,
 when flipped, mirrored about the input's vertical centre line.
+
+Graph safety: TensorFlow 2.21's Grappler remapper can fuse `Maximum(a, Mul(b, c))` into a
+LeakyRelu when `a` and `b` are different outputs of one multi-output node (`Unpack`, `Split`),
+and then reads the wrong one (the class of tensorflow issue 60941; on by default wherever
+oneDNN is). The code here therefore never unstacks or splits a tensor: every component is its
+own slice (a single-output node), and the widening to the input's aspect ratio is a
+`reduce_max` over `(w, h * aspect)`, which no binary-op fusion can match.
+`posedata.check_graph_geometry` verifies the result at run time.
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ def crop_transform(
     """
     box = tf.convert_to_tensor(box, tf.float32)
     height, width = (float(s) for s in input_size)
-    x, y, w, h = tf.unstack(box, axis=-1)
-    cx, cy = x + 0.5 * w, y + 0.5 * h
-    aspect = width / height
-    crop_w = tf.maximum(w, h * aspect) * padding * scale
+    centre = box[..., 0:2] + 0.5 * box[..., 2:4]
+    cx, cy = centre[..., 0], centre[..., 1]
+    # The box widened to the input's aspect ratio: width max(w, h * aspect).
+    widths = box[..., 2:4] * tf.constant([1.0, width / height])
+    crop_w = tf.reduce_max(widths, axis=-1) * padding * scale
     zoom = width / tf.maximum(crop_w, 1e-6)
     theta = tf.convert_to_tensor(rotation, tf.float32) * (math.pi / 180.0)
     cos, sin = zoom * tf.cos(theta), zoom * tf.sin(theta)
@@ -54,7 +63,7 @@ def crop_transform(
 def mirror_transform(transform: tf.Tensor, input_width: int) -> tf.Tensor:
     """The transform of the horizontally mirrored crop (`tf.reverse(images, axis=[-2])`)."""
     transform = tf.convert_to_tensor(transform, tf.float32)
-    row_u, row_v = tf.unstack(transform, axis=-2)
+    row_u, row_v = transform[..., 0, :], transform[..., 1, :]
     offset = tf.constant([0.0, 0.0, input_width - 1.0])
     return tf.stack([offset - row_u, row_v], axis=-2)
 
@@ -62,8 +71,8 @@ def mirror_transform(transform: tf.Tensor, input_width: int) -> tf.Tensor:
 def invert_transform(transform: tf.Tensor) -> tf.Tensor:
     """Inverse of 2x3 affine matrices (`(..., 2, 3)`): input pixels back to image pixels."""
     transform = tf.convert_to_tensor(transform, tf.float32)
-    a, b, c = tf.unstack(transform[..., 0, :], axis=-1)
-    d, e, f = tf.unstack(transform[..., 1, :], axis=-1)
+    a, b, c = transform[..., 0, 0], transform[..., 0, 1], transform[..., 0, 2]
+    d, e, f = transform[..., 1, 0], transform[..., 1, 1], transform[..., 1, 2]
     det = a * e - b * d
     ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
     row_x = tf.stack([ia, ib, -(ia * c + ib * f)], -1)
