@@ -281,6 +281,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from evopose.distribute import select_strategy
 
     strategy = select_strategy(tpu=args.tpu, devices=args.devices)
+    import posedata
+
+    posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
     from evopose.training import train
 
     result = train(config, run_dir, epochs=args.epochs, strategy=strategy)
@@ -304,6 +307,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.no_flip:
         changes["flip"] = False
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **changes))
+    import posedata
+
+    posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
     from evopose.evaluation import evaluate_model, format_metrics
 
     report = evaluate_model(config, args.weights, limit=args.limit, results_path=args.out)

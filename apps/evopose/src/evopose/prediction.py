@@ -65,23 +65,29 @@ class PosePredictor:
         self.input_size = tuple(int(s) for s in model.input_shape[1:3])
 
     def __call__(
-        self, image_bgr: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+        self,
+        image_bgr: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        *,
+        jpeg: bytes | None = None,
     ) -> list[Person]:
-        """Poses of the people in `boxes` (N, 4) `[x, y, w, h]` of one BGR image."""
+        """Poses of the people in `boxes` (N, 4) `[x, y, w, h]` of one BGR image.
+
+        Crops come from posedata, the pipeline's own code: given the image's `jpeg` bytes,
+        exactly the evaluation path (so `predict` and `eval` agree on the same image and box);
+        otherwise (a video frame, a PNG) the same transform and warp on the decoded pixels.
+        """
         if len(boxes) == 0:
             return []
         import cocoeval_tools
 
-        height, width = self.input_size
-        transforms = posedata.crop_transform(np.asarray(boxes, np.float32), self.input_size).numpy()
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
-        crops = np.stack(
-            [
-                cv2.warpAffine(rgb, t, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
-                for t in transforms
-            ]
-        )
-        crops = np.asarray(posedata.normalize_images(crops), dtype=np.float32)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if jpeg is not None:
+            crops, transforms = posedata.crop_jpeg(jpeg, boxes, self.input_size)
+        else:
+            rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+            crops, transforms = posedata.crop_pixels(rgb, boxes, self.input_size)
         flipped = crops[:, :, ::-1].copy() if self.flip else None
         heatmaps = predict_heatmaps(self.model, crops, flipped, self.info.flip_pairs)
         coords, kp_scores = cocoeval_tools.decode_heatmaps(heatmaps, input_size=self.input_size)
@@ -146,7 +152,7 @@ def predict_path(
         Path(out_dir) if out_dir is not None else input_path.with_name(input_path.stem + "_poses")
     )
 
-    def people_in(key: str, image: np.ndarray) -> list[Person]:
+    def people_in(key: str, image: np.ndarray, jpeg: bytes | None = None) -> list[Person]:
         if given_boxes is not None:
             rows = given_boxes.get(key, [])
             found = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
@@ -157,7 +163,7 @@ def predict_path(
                 log.info("%s: the HOG detector found nobody; using the whole image", key)
                 found = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
                 scores = np.ones(1, np.float32)
-        return predictor(image, found, scores)
+        return predictor(image, found, scores, jpeg=jpeg)
 
     if input_path.suffix.lower() in VIDEO_SUFFIXES:
         return [_predict_video(input_path, out_dir, people_in, predictor, min_score)]
@@ -179,7 +185,7 @@ def predict_path(
         if image is None:
             lines.append(f"{path}: skipped, not a readable image")
             continue
-        people = people_in(path.name, image)
+        people = people_in(path.name, image, _jpeg_bytes(path))
         target = out_dir / path.name
         _write_image(target, draw_poses(image, people, predictor.info, min_score))
         everything[path.name] = [person.to_dict() for person in people]
@@ -307,6 +313,38 @@ def _read_image(path: Path, *, strict: bool) -> np.ndarray | None:
             raise DataError(f"INPUT: '{path}' cannot be read as an image (corrupt or unsupported)")
         log.warning("%s: cannot be read as an image; skipped", path)
     return image
+
+
+def _jpeg_bytes(path: Path) -> bytes | None:
+    """The file's bytes if it is an upright JPEG (crops then take the pipeline's decode path).
+
+    OpenCV turns images by their EXIF orientation and TensorFlow does not, so a turned JPEG
+    is cropped from OpenCV's pixels, in the orientation the boxes and drawings use.
+    """
+    data = path.read_bytes()
+    if data[:3] != b"\xff\xd8\xff" or _exif_orientation(data) != 1:
+        return None
+    return data
+
+
+def _exif_orientation(jpeg: bytes) -> int:
+    """The EXIF orientation tag (0x0112) of a JPEG; 1 (upright) when there is none."""
+    at = 2
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF:
+        marker, length = jpeg[at + 1], int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        if marker in (0xDA, 0xD9):  # image data: no more metadata segments
+            break
+        if marker == 0xE1 and jpeg[at + 4 : at + 10] == b"Exif\0\0":
+            tiff = jpeg[at + 10 : at + 2 + length]
+            order = "little" if tiff[:2] == b"II" else "big"
+            ifd = int.from_bytes(tiff[4:8], order)
+            for k in range(int.from_bytes(tiff[ifd : ifd + 2], order)):
+                entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+                if len(entry) == 12 and int.from_bytes(entry[:2], order) == 0x0112:
+                    return int.from_bytes(entry[8:10], order)
+            return 1
+        at += 2 + length
+    return 1
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:
