@@ -234,3 +234,51 @@ def test_atomic_writes_to_a_full_disk_leave_nothing_half_written(small_disk):
     with pytest.raises(atomic.DiskFullError, match=full), atomic.atomic_path(target) as tmp:
         tmp.write_bytes(b"\0" * (8 << 20))
     assert list(small_disk.iterdir()) == []
+
+
+# --- the search -----------------------------------------------------------------------------
+
+SEARCH = Path(__file__).resolve().parents[1] / "configs" / "search-cpu.yaml"
+ANCESTOR_ONLY = ["search.generations=0", "search.ancestor_epochs=1", "train.steps_per_epoch=2",
+                 "train.val_steps=1"]  # fmt: skip
+
+
+def _search_args(work_dir: Path, data: Path) -> list[str]:
+    sets = [arg for item in [*ANCESTOR_ONLY, f"data.root={data}"] for arg in ("--set", item)]
+    return ["search", str(SEARCH), "--work-dir", str(work_dir), *sets]
+
+
+def test_a_second_search_on_a_held_work_dir_is_refused_at_once(
+    synthetic_root, tmp_path, run_evopose
+):
+    holder = _hold_in_another_process(tmp_path / "search")
+    try:
+        second = run_evopose(*_search_args(tmp_path / "search", synthetic_root))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 2, second.stderr[-3000:]
+    line = second.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"evopose: error: {tmp_path / 'search'}: this search folder is in use")
+    assert f"pid {holder.pid}" in line
+    assert not (tmp_path / "search" / "ledger.sqlite").exists()
+
+
+def test_a_candidate_that_found_the_disk_full_is_trained_again_by_the_rerun(
+    synthetic_root, small_disk, run_evopose
+):
+    import evosearch
+
+    work = small_disk / "search"
+    full = run_evopose(*_search_args(work, synthetic_root))
+    assert full.returncode == 2, full.stderr[-3000:]
+    line = full.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"evopose: error: {work / 'candidates'}"), line
+    assert "no space left on the device" in line and "Traceback" not in full.stderr
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    rerun = run_evopose(*_search_args(work, synthetic_root))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    with evosearch.Ledger(work / "ledger.sqlite", create=False) as ledger:
+        (ancestor,) = ledger.candidates()
+    assert ancestor.status == "done" and ancestor.attempts == 2
+    assert [p for p in work.rglob(".*") if ".tmp" in p.name] == []

@@ -66,6 +66,11 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
+def is_leftover(path: str | Path) -> bool:
+    """True when `path` is named like a temporary file of `atomic_path` (`.NAME.PID.tmp*`)."""
+    return _LEFTOVER.match(Path(path).name) is not None
+
+
 def remove_leftovers(folder: str | Path) -> list[Path]:
     """Removes the temporary files and folders that killed writers left anywhere under `folder`
     (names `.NAME.PID.tmp*` and `.NAME.PID.old`, whose PID is no live process other than this

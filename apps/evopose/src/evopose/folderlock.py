@@ -1,10 +1,11 @@
 """One owner per folder: a run or search folder is held by one evopose process at a time.
 
-`hold_folder(path)` takes an exclusive `fcntl.flock` on `path/.evopose.lock` and writes the
-holder's pid into it. The kernel drops the lock when the holder exits in any way (SIGKILL
-included), so a lock file left by a killed run never blocks a rerun; a second process that
-asks while the holder lives is refused at once with one line naming the folder and the pid.
-Where `fcntl` is missing (Windows) folders are not locked.
+`hold_folder(path)` takes an exclusive `fcntl.flock` on `path/.evopose.lock` for a block, and
+`claim_folder(path)` for the rest of the process; either writes the holder's pid into the file.
+The kernel drops the lock when the holder exits in any way (SIGKILL included), so a lock file
+left by a killed run never blocks a rerun; a second process that asks while the holder lives
+is refused at once with one line naming the folder and the pid. Where `fcntl` is missing
+(Windows) folders are not locked.
 """
 
 import contextlib
@@ -25,35 +26,67 @@ class FolderBusyError(EvoposeError):
     """Another live evopose process holds the folder."""
 
 
+_CLAIMED: dict[Path, int] = {}  # folder -> lock file descriptor, held until the process ends
+
+
 @contextlib.contextmanager
 def hold_folder(folder: str | Path, what: str = "folder") -> Iterator[Path]:
     """Holds `folder` (created if missing) for the duration of the block; a FolderBusyError
     naming the folder and the holder's pid when another process holds it."""
     folder = Path(folder)
+    fd = _lock(folder, what)
+    try:
+        yield folder
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def claim_folder(folder: str | Path, what: str = "folder") -> Path:
+    """Holds `folder` (created if missing) until this process ends or `release_folder`; a
+    FolderBusyError naming the holder's pid when another process holds it. Claiming a folder
+    this process already claimed does nothing."""
+    folder = Path(folder)
+    key = folder.resolve()
+    if key not in _CLAIMED:
+        fd = _lock(folder, what)
+        if fd is not None:
+            _CLAIMED[key] = fd
+    return folder
+
+
+def release_folder(folder: str | Path) -> None:
+    """Gives up a `claim_folder` claim (nothing when this process holds no claim on it)."""
+    fd = _CLAIMED.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _lock(folder: Path, what: str) -> int | None:
+    """The descriptor of `folder`'s lock file, locked; None where there is no fcntl."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # pragma: no cover (Windows)
         log.debug("no fcntl here; %s is not locked", folder)
-        yield folder
-        return
-    path = folder / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return None
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            raise FolderBusyError(
-                f"{folder}: this {what} is in use by another evopose process"
-                f"{f' (pid {holder})' if holder else ''}; wait for it to end or choose "
-                f"another {what}"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield folder
-    finally:
-        os.close(fd)  # releases the lock
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_pid(fd)
+        os.close(fd)
+        raise FolderBusyError(
+            f"{folder}: this {what} is in use by another evopose process"
+            f"{f' (pid {holder})' if holder else ''}; wait for it to end or choose "
+            f"another {what}"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def is_lock_file(path: Path) -> bool:

@@ -110,6 +110,7 @@ def train(
     check_batch_size(recipe.val_batch_size, strategy, "train.val_batch_size")
     files = RunFiles(Path(run_dir))
     existed = files.root.exists()
+    _check_run_folder(files)  # before the lock file goes in
     with hold_folder(files.root, "run folder"):
         atomic.remove_leftovers(files.root)
         fresh = [False]  # set once this call has started a new run in the folder
@@ -360,11 +361,7 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
     if not files.root.exists():
         return None
     if not files.config.is_file():
-        if any(not is_lock_file(path) for path in files.root.iterdir()):
-            raise TrainingError(
-                f"{files.root} exists and is not a run folder (no config.yaml); "
-                "choose another run folder"
-            )
+        _check_run_folder(files)
         return None
     stored = yaml.safe_load(files.config.read_text(encoding="utf-8"))
     if stored != config_to_dict(config):
@@ -384,6 +381,17 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
         epochs=result["epochs"],
         resumed_from_epoch=result["epochs"],
     )
+
+
+def _check_run_folder(files: RunFiles) -> None:
+    """A TrainingError when `files.root` holds files but no run (no config.yaml)."""
+    if files.config.is_file() or not files.root.is_dir():
+        return
+    if any(not is_lock_file(p) and not atomic.is_leftover(p) for p in files.root.iterdir()):
+        raise TrainingError(
+            f"{files.root} exists and is not a run folder (no config.yaml); "
+            "choose another run folder"
+        )
 
 
 def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:

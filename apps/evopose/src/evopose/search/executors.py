@@ -1,5 +1,10 @@
 """Where a search's candidates train: in this process, one worker process per accelerator
-(GPU ids or TPU names) or per share of the CPU, or as Ray tasks (evosearch's executors)."""
+(GPU ids or TPU names) or per share of the CPU, or as Ray tasks (evosearch's executors).
+
+A candidate whose training found the disk full stops the search with one line instead of
+failing for good: it stays unfinished in the ledger, so the rerun (after space was freed)
+trains it again, resuming from its last checkpoint (`stop_on_full_disk`).
+"""
 
 import logging
 import os
@@ -7,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import evosearch
+from evopose.atomic import DiskFullError
 from evopose.config import SearchConfig
 from evopose.errors import SearchError
 
@@ -39,6 +45,24 @@ class WorkerSetup:
             logging.getLogger(name).setLevel(logging.INFO)
 
 
+def stop_on_full_disk(executor: evosearch.Executor) -> evosearch.Executor:
+    """`executor` itself, its `wait` changed to raise `DiskFullError` when a candidate's
+    training ended with a full disk: that stops the search and leaves the candidate (and any
+    other unfinished one) to the rerun, instead of marking it failed for good."""
+    wait = executor.wait
+    prefix = f"{DiskFullError.__name__}: "
+
+    def wait_or_stop(timeout: float | None = None) -> list:
+        outcomes = wait(timeout)
+        for outcome in outcomes:
+            if outcome.error and outcome.error.startswith(prefix):
+                raise DiskFullError(outcome.error[len(prefix) :])
+        return outcomes
+
+    executor.wait = wait_or_stop
+    return executor
+
+
 def make_executor(
     search: SearchConfig,
     *,
@@ -49,7 +73,21 @@ def make_executor(
 ) -> evosearch.Executor:
     """The executor for a search: Ray at `ray_address` (each child asking for `ray_gpus`), one
     worker per TPU in `tpus` or per GPU id in `gpus`, else `search.workers` processes sharing
-    the CPU; serial in this process when `search.workers` is unset or 1."""
+    the CPU; serial in this process when `search.workers` is unset or 1. Each stops the
+    search when a candidate finds the disk full (`stop_on_full_disk`)."""
+    return stop_on_full_disk(
+        _executor(search, gpus=gpus, tpus=tpus, ray_address=ray_address, ray_gpus=ray_gpus)
+    )
+
+
+def _executor(
+    search: SearchConfig,
+    *,
+    gpus: Sequence[str],
+    tpus: Sequence[str],
+    ray_address: str | None,
+    ray_gpus: float,
+) -> evosearch.Executor:
     chosen = [name for name, given in (("--gpus", gpus), ("--tpus", tpus)) if given]
     if ray_address is not None:
         chosen.append("--ray-address")

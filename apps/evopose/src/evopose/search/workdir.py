@@ -8,6 +8,7 @@ DIR/candidates/gen-G/child-I/  one candidate's training run (the `evopose train`
 DIR/report/                    convergence.png, pareto.png, lineage.png, leaderboard.txt,
                                report.json (`evopose search report DIR`)
 DIR/best.yaml                  the best genotype as a train config (`evopose search export`)
+DIR/.evopose.lock              held by the search process (`evopose.folderlock`)
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import yaml
 from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config, load_config
 from evopose.errors import ConfigError, SearchError
+from evopose.folderlock import claim_folder, is_lock_file
 
 RESUMABLE_CHANGES = ("search.generations", "search.patience", "search.workers")
 """Settings a rerun may change: they decide how far the search goes and where, not what it is."""
@@ -71,10 +73,18 @@ class SearchFiles:
 
 
 def record_config(files: SearchFiles, config: Config) -> None:
-    """Stores the search's config in a new folder, or checks a rerun against the stored one.
+    """Claims the search folder for this process, stores the search's config in a new folder
+    or checks a rerun against the stored one, and removes the temporary files a killed run
+    left (a FolderBusyError when another process is running the search).
 
     Only `RESUMABLE_CHANGES` may differ; the stored file is updated with them.
     """
+    if not files.config.is_file() and _holds_files(files.root):
+        raise SearchError(
+            f"{files.root} exists and is not a search folder (no search.yaml); "
+            "choose another work folder"
+        )
+    claim_folder(files.root, "search folder")
     if files.config.is_file():
         stored = yaml.safe_load(files.config.read_text(encoding="utf-8")) or {}
         changed = [
@@ -88,12 +98,15 @@ def record_config(files: SearchFiles, config: Config) -> None:
                 f"{', '.join(changed)}); rerun with its config ({files.config}) to resume, "
                 f"changing only {', '.join(RESUMABLE_CHANGES)}, or choose another work folder"
             )
-    elif files.root.is_dir() and any(files.root.iterdir()):
-        raise SearchError(
-            f"{files.root} exists and is not a search folder (no search.yaml); "
-            "choose another work folder"
-        )
+    atomic.remove_leftovers(files.root)
     atomic.write_text(files.config, dump_config(config))
+
+
+def _holds_files(folder: Path) -> bool:
+    """True when `folder` holds anything but a lock file and leftover temporary files."""
+    return folder.is_dir() and any(
+        not is_lock_file(path) and not atomic.is_leftover(path) for path in folder.iterdir()
+    )
 
 
 def stored_config(files: SearchFiles) -> Config:
