@@ -78,10 +78,12 @@ def evaluation(trained_run, tmp_path_factory):
     return out
 
 
-def test_eval_gives_a_clearly_non_zero_ap(evaluation):
+def test_eval_gives_the_ap_of_a_correct_pipeline(evaluation):
     metrics = json.loads(evaluation.with_name("results.metrics.json").read_text())["metrics"]
-    assert metrics["AP"] > 0.1, metrics  # about 0.3 after the tiny config's 288 steps
-    assert metrics["AP50"] > 0.3, metrics
+    # 0.26 AP / 0.75 AP50 after the tiny config's 288 steps with correct crops (BENCHMARKS.md);
+    # 0.005 / 0.04 when Grappler miscompiled the crop transform.
+    assert metrics["AP"] > 0.2, metrics
+    assert metrics["AP50"] > 0.6, metrics
 
 
 def test_eval_writes_coco_results_for_detector_boxes(evaluation, synthetic_root):
