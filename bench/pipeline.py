@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
+from machine import describe_machine  # bench/machine.py (the script's folder is on sys.path)
 
 import posedata
 from posedata.augment import draw_augmentation
@@ -159,6 +160,7 @@ def main() -> None:
         f"{args.data} ({manifest['counts']['examples']} instances), input {input_size[0]}x"
         f"{input_size[1]}, heatmaps {heatmap_size[0]}x{heatmap_size[1]}, batch "
         f"{args.batch_size}; median of {rounds} rounds of {batches} batches\n"
+        f"{describe_machine()}\n"
     )
     print("| pipeline | images/s | vs JPEG decode only | vs naive | CPU ms/image | CPU vs naive |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -98,3 +98,15 @@ def test_reference_transform_maps_the_box_centre_to_the_input_centre():
 
 def test_geometry_check_passes_in_this_process():
     assert posedata.check_graph_geometry() < PX
+
+
+def test_graph_code_never_unstacks_or_splits_a_tensor():
+    """Multi-output nodes are what the remapper confused; posedata's graph code uses slices."""
+    source = Path(posedata.__file__).parent
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(source.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if any(call in line for call in ("tf.unstack(", "tf.split(", "tf.raw_ops.Unpack("))
+    ]
+    assert offenders == []
