@@ -282,3 +282,63 @@ def test_a_candidate_that_found_the_disk_full_is_trained_again_by_the_rerun(
         (ancestor,) = ledger.candidates()
     assert ancestor.status == "done" and ancestor.attempts == 2
     assert [p for p in work.rglob(".*") if ".tmp" in p.name] == []
+
+
+# --- predict: small images, truncated JPEGs -------------------------------------------------
+
+_DETECT_SMALL = """
+import numpy as np
+from evopose.prediction import HogPeopleDetector
+detector = HogPeopleDetector()
+for height, width in [(96, 80), (96, 200), (50, 50), (80, 300), (127, 63), (1, 1)]:
+    image = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    boxes, scores = detector(image)
+    assert boxes.shape[1:] == (4,) and len(boxes) == len(scores)
+print("done")
+"""
+
+
+def test_the_people_detector_takes_images_smaller_than_its_window():
+    done = subprocess.run(
+        [sys.executable, "-c", _DETECT_SMALL], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])  # 139 was a segfault
+    assert done.stdout.strip().endswith("done")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(synthetic_root, tmp_path_factory) -> Path:
+    """A `.keras` model trained one step (what predict runs is beside the point here)."""
+    run = tmp_path_factory.mktemp("tiny-model") / "run"
+    config = load_config(
+        TINY, [f"data.root={synthetic_root}", "train.epochs=1", "train.steps_per_epoch=1",
+               "train.val_steps=1"]
+    )  # fmt: skip
+    return train(config, run, verbose=0).best_model
+
+
+def test_predict_on_a_small_image_without_boxes_and_refuses_a_truncated_jpeg(
+    tiny_model, tmp_path, run_evopose
+):
+    import cv2
+
+    small = tmp_path / "small.jpg"
+    image = np.random.default_rng(1).integers(0, 255, (96, 72, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(small), image)
+    done = run_evopose("predict", "--weights", str(tiny_model), str(small))
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert (tmp_path / "small_poses" / "small.jpg").is_file()
+
+    big = np.random.default_rng(2).integers(0, 255, (200, 160, 3), dtype=np.uint8)
+    assert cv2.imencode(".jpg", big)[0]
+    encoded = cv2.imencode(".jpg", big)[1]
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(encoded.tobytes()[: len(encoded) * 2 // 3])
+    refused = run_evopose("predict", "--weights", str(tiny_model), str(cut))
+    assert refused.returncode == 2
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line == (
+        f"evopose: error: INPUT: '{cut}' is a truncated JPEG (no end-of-image marker); "
+        "copy or export it again"
+    )
+    assert not (tmp_path / "cut_poses").exists()

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _LEFTOVER = re.compile(r"^\..+\.(\d+)\.(tmp.*|old)$")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded", "database or disk is full")
 
 
 class DiskFullError(EvoposeError):
@@ -58,7 +59,7 @@ def is_disk_full(error: BaseException) -> bool:
         if isinstance(error, OSError) and error.errno in _NO_SPACE:
             return True
         text = str(error)
-        if "No space left on device" in text or "Disk quota exceeded" in text:
+        if any(words in text for words in _NO_SPACE_WORDS):
             return True
         if "errno = 28" in text or "error message = No space" in text:  # h5py's wording
             return True

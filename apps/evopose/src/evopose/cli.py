@@ -35,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # only user errors (see _is_user_error) become one line
         if not _is_user_error(error):
-            raise
+            from evopose.atomic import disk_full_error, is_disk_full
+
+            if not is_disk_full(error):
+                raise
+            error = disk_full_error(_output_folder(args))  # e.g. SQLite's "disk is full"
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"evopose: error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
@@ -389,6 +393,14 @@ def _setup_logging(level: int) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("evopose", "evosearch", "posedata", "posenets", "cocoeval_tools", "weightxfer"):
         logging.getLogger(name).setLevel(python_level)
+
+
+def _output_folder(args: argparse.Namespace) -> Path:
+    """The folder a command writes to (for messages): --run-dir, --work-dir, --out, or here."""
+    for name in ("run_dir", "work_dir", "out"):
+        if getattr(args, name, None) is not None:
+            return Path(getattr(args, name))
+    return Path.cwd()
 
 
 # The input-error classes of the packages the app builds on (module, class name).

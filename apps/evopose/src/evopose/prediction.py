@@ -114,12 +114,33 @@ class HogPeopleDetector:
         self.nms_threshold = nms_threshold
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (N, 4) `[x, y, w, h]` and scores (N,) in (0, 1) of the people in the image."""
+        """Boxes (N, 4) `[x, y, w, h]` and scores (N,) in (0, 1) of the people in the image.
+
+        An image smaller than the detector's window (64 wide, 128 tall), on which OpenCV's
+        detector crashes the process, is enlarged to it first (its boxes mapped back)."""
+        window_w, window_h = self.hog.winSize
+        height, width = image_bgr.shape[:2]
+        if height < 1 or width < 1:
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        scale = max(1.0, window_h / height, window_w / width)
+        if scale > 1.0:
+            log.info(
+                "the image (%dx%d) is smaller than the people detector's %dx%d window; "
+                "enlarged %.2fx to look for people",
+                height,
+                width,
+                window_h,
+                window_w,
+                scale,
+            )
+            size = (max(window_w, round(width * scale)), max(window_h, round(height * scale)))
+            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_LINEAR)
         rects, weights = self.hog.detectMultiScale(
             image_bgr, winStride=(8, 8), padding=(8, 8), scale=1.05
         )
         if len(rects) == 0:
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        rects = np.asarray(rects, np.float32) / np.float32(scale)
         scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
         keep = cv2.dnn.NMSBoxes(
             [list(map(int, r)) for r in rects], scores.tolist(), self.min_score, self.nms_threshold
@@ -307,12 +328,35 @@ def _frames(capture: cv2.VideoCapture) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def _read_image(path: Path, *, strict: bool) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
+    """The image at `path` (BGR); None (a DataError when `strict`) when it cannot be read,
+    or when it is a JPEG cut short (OpenCV would decode the part it has, silently)."""
+    problem = None
+    if path.suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(path):
+        problem = "is a truncated JPEG (no end-of-image marker); copy or export it again"
+        image = None
+    else:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            problem = "cannot be read as an image (corrupt or unsupported)"
+    if problem is not None:
         if strict:
-            raise DataError(f"INPUT: '{path}' cannot be read as an image (corrupt or unsupported)")
-        log.warning("%s: cannot be read as an image; skipped", path)
+            raise DataError(f"INPUT: '{path}' {problem}")
+        log.warning("%s: %s; skipped", path, problem)
     return image
+
+
+def is_truncated_jpeg(path: Path) -> bool:
+    """True when the file starts like a JPEG but lacks the end-of-image marker (FFD9) at its
+    end (a little trailing padding allowed): the file was cut short."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(2)
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - 32))
+            tail = file.read()
+    except OSError:
+        return False
+    return head == b"\xff\xd8" and b"\xff\xd9" not in tail
 
 
 def _jpeg_bytes(path: Path) -> bytes | None:
