@@ -149,7 +149,7 @@ def _train_held(
 
         num_keypoints = dataset_info(config, TRAIN).num_keypoints  # checks data.root's splits
     else:
-        num_keypoints = int(data.train.element_spec[1].shape[-1])
+        num_keypoints = int(data.val.element_spec[1].shape[-1])  # val: a dataset either way
     start_epoch = _checkpoint_epoch(files)
     fresh[0] = start_epoch == 0
     with strategy.scope():
