@@ -17,15 +17,32 @@ from posedata.crops import (
 from posedata.errors import DataError
 from posedata.graphcheck import GraphMiscompileError, check_graph_geometry
 from posedata.heatmaps import encode_heatmaps, heatmap_centres, heatmap_sigma
-from posedata.info import COCO_PERSON, DatasetInfo
+from posedata.info import (
+    AIC,
+    COCO_PERSON,
+    CROWDPOSE,
+    KEYPOINT_SETS,
+    MPII,
+    OCHUMAN,
+    POSETRACK18,
+    DatasetInfo,
+    find_keypoint_set,
+    keypoint_set,
+)
 from posedata.pipeline import make_dataset
 from posedata.synthetic import SyntheticCoco, make_synthetic_coco
 from posedata.transform import apply_transform, crop_transform, invert_transform, mirror_transform
 
 __all__ = [
+    "AIC",
     "COCO_PERSON",
+    "CROWDPOSE",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "KEYPOINT_SETS",
+    "MPII",
+    "OCHUMAN",
+    "POSETRACK18",
     "SPLITS",
     "AugmentConfig",
     "DataError",
@@ -42,9 +59,11 @@ __all__ = [
     "crop_pixels",
     "crop_transform",
     "encode_heatmaps",
+    "find_keypoint_set",
     "heatmap_centres",
     "heatmap_sigma",
     "invert_transform",
+    "keypoint_set",
     "make_dataset",
     "make_synthetic_coco",
     "mirror_transform",
