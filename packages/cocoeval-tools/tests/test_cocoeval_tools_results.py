@@ -140,3 +140,21 @@ def test_unreadable_results_files_are_refused(tmp_path):
     (tmp_path / "dict.json").write_text("{}")
     with pytest.raises(ResultsFormatError, match="JSON list"):
         read_results(tmp_path / "dict.json")
+
+
+def test_written_results_get_the_mode_of_other_new_files(tmp_path):
+    import os
+    import stat
+
+    from cocoeval_tools.results import write_results as write
+
+    old = os.umask(0o022)
+    try:
+        result = {"image_id": 1, "category_id": 1, "keypoints": [1.0, 2.0, 1.0], "score": 0.5}
+        path = write(tmp_path / "r.json", [result])
+        plain = tmp_path / "plain.json"
+        plain.write_text("[]")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == stat.S_IMODE(plain.stat().st_mode) == 0o644

@@ -152,6 +152,7 @@ def write_results(path: str | os.PathLike, results: Sequence[Mapping]) -> Path:
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
+        os.chmod(temporary, _default_file_mode())  # mkstemp's 0600 would hide it from the group
         with os.fdopen(descriptor, "w") as stream:
             json.dump(checked, stream)
         os.replace(temporary, target)
@@ -159,3 +160,10 @@ def write_results(path: str | os.PathLike, results: Sequence[Mapping]) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def _default_file_mode() -> int:
+    """The mode a plainly created file gets here: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
