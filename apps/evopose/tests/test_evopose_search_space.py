@@ -64,6 +64,8 @@ def test_a_mutation_is_described_by_module_field_and_values():
     assert describe_mutation(parent, child) == "module 5 kernel 5->3"
     child[5][3] = 1
     assert describe_mutation(parent, child) == "module 5 kernel 5->3; module 6 stride 2->1"
+    child[3][2] = 9
+    assert describe_mutation(parent, child).startswith("module 4 channels 80->72; ")
     assert describe_mutation(parent, parent) == "no change"
 
 

@@ -62,9 +62,12 @@ def as_lists(genotype: Sequence[Sequence[int]]) -> Genotype:
 
 
 def describe_mutation(parent: Sequence[Sequence[int]], child: Sequence[Sequence[int]]) -> str:
-    """What changed from `parent` to `child`, e.g. `module 5 kernel 3->5` (`; `-joined)."""
+    """What changed from `parent` to `child`, e.g. `module 5 kernel 3->5` or `module 4
+    channels 16->72` (channels, not channels / 8; `; `-joined)."""
     changes = [
-        f"module {module} {field} {old}->{new}"
+        f"module {module} channels {8 * old}->{8 * new}"
+        if field == "channels_div8"
+        else f"module {module} {field} {old}->{new}"
         for module, (old_gene, new_gene) in enumerate(zip(parent, child, strict=True), start=1)
         for field, old, new in zip(GENE_FIELDS, old_gene, new_gene, strict=True)
         if old != new
