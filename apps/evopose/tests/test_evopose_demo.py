@@ -50,6 +50,13 @@ def test_the_demo_runs_from_an_empty_folder(demo):
         assert f"[{step}/7" in run.stdout  # progress through every step
 
 
+def test_the_demo_says_what_the_search_found(demo):
+    _, run = demo
+    assert "The search trained 3 networks (3 different) at" in run.stdout
+    assert "parameters (the ancestor" in run.stdout or "the ancestor itself" in run.stdout
+    assert "Pictures:" in run.stdout
+
+
 def test_the_demo_prints_where_everything_is(demo):
     work, run = demo
     listed = [line.split()[-1] for line in run.stdout.splitlines() if str(work) in line]
@@ -119,4 +126,6 @@ def test_the_embedded_config_is_a_small_search_on_the_demo_data(tmp_path):
     assert config.data.root == str(tmp_path / "data")
     assert config.model.name == "evopose2d" and config.model.input_size == (64, 48)
     assert config.search.generations >= 2 and config.search.children >= 2
+    assert 1 + config.search.generations * config.search.children >= 8  # networks, all new
+    assert config.search.flip_only and config.data.augment.scale_factor > 0  # final: scale jitter
     assert yaml.safe_load(DEMO_CONFIG)["search"]["gamma"] == -0.07

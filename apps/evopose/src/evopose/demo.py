@@ -30,11 +30,12 @@ from evopose import atomic
 from evopose.config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from evopose.errors import DataError
 from evopose.search import export_best, run_search, write_report
+from evopose.search.evaluation import search_resolution
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORK_DIR = Path("evopose-demo")
-DEFAULT_IMAGES = (400, 40)  # synthetic train and validation images
+DEFAULT_IMAGES = (600, 40)  # synthetic train and validation images
 IMAGE_SIZE = (128, 160)  # height, width of the synthetic images
 PREDICTION_IMAGES = 4  # validation images in the prediction picture
 PREDICTION_SCALE = 3  # the picture is drawn at 3x the synthetic images' size
@@ -43,21 +44,24 @@ PREDICTION_SCALE = 3  # the picture is drawn at 3x the synthetic images' size
 DEMO_CONFIG = """\
 model:
   name: evopose2d
-  input_size: [64, 48]
-  # The ancestor: a slim genotype of the space (one block per module, few channels, module
-  # strides as EvoPose2D-S: heatmaps at 1/2 of the input, 32x24), so that AP comes within
-  # minutes on a CPU; the search grows it where that pays (Eq. 2 charges parameters).
+  input_size: [64, 48]    # the search resolution: every candidate is built as written here
+  # The ancestor: a slim genotype of the space (one block per module, few channels; module
+  # strides as EvoPose2D-S: heatmaps at 1/2 of the input, 32x24), so that a CPU trains each
+  # candidate in seconds; the search grows it where that pays (Eq. 2 charges parameters).
   genotype: [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 2, 2], [3, 1, 2, 2], [3, 1, 3, 1],
              [3, 1, 4, 1], [3, 1, 4, 1]]
 data:
   root: data
   shuffle_buffer: 1024
-  augment: {flip_prob: 0.5, scale_factor: 0.0, rotation_prob: 0.0}
+  # The final training's augmentation (the search's children flip only, as in the paper):
+  # scale jitter makes the network robust to the detector's boxes.
+  augment: {flip_prob: 0.5, scale_factor: 0.25, rotation_prob: 0.0}
 train:
-  epochs: 8               # the best network's final training (children: search.child_epochs)
+  epochs: 18              # the best network's final training (children: search.child_epochs)
   batch_size: 32
   val_batch_size: 64
-  base_lr: 1.0e-2         # far above the paper's: short runs of small networks
+  base_lr: 4.0e-3         # above the paper's: short runs of small networks; low enough that
+                          # a child restarting from its parent's weights keeps them
   scale_lr: false
   warmup_epochs: 0
   weight_decay: 1.0e-5
@@ -66,18 +70,30 @@ eval:
   flip: true
   batch_size: 64
 search:
-  generations: 3
-  children: 4             # lambda
+  generations: 2
+  children: 4             # lambda: 1 + 2 x 4 = 9 networks, each one different
   parents: 2              # mu
   ancestor_epochs: 6      # e0
   child_epochs: 2         # e
-  target: 1.0e+5          # T, in parameters
+  target: 4.0e+5          # T, in parameters (about the ancestor's)
   gamma: -0.07
   cost: params
   warmup_epochs: 0
   flip_only: true
   seed: 0
 """
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One network of the search as the summary tells it."""
+
+    id: int
+    generation: int
+    params: float
+    val_loss: float
+    fitness: float
+    mutations: tuple[str, ...] = ()  # from the ancestor to it
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,11 @@ class DemoResult:
     stopped: bool = False  # the search was stopped (Ctrl-C) before it finished
     fitness: tuple[float, float] = (float("nan"), float("nan"))  # ancestor's, best's
     candidates: int = 0  # networks the search trained
+    networks: int = 0  # distinct networks (layer shapes) among them
+    ancestor: Finding | None = None
+    best: Finding | None = None
+    resolution: tuple[int, int] = (0, 0)
+    final_epochs: int = 0
 
 
 def demo_config(
@@ -172,6 +193,7 @@ def run_demo(
         "metrics": evaluation.metrics_path,
         **{f"picture_{name}": path for name, path in report.pictures.items()},
     }
+    ancestor = next(c for c in report.lineage if c.parent_id is None)
     return DemoResult(
         work_dir,
         metrics,
@@ -179,8 +201,13 @@ def run_demo(
         best.info.get("genotype", ""),
         paths,
         time.monotonic() - started,
-        fitness=(report.generations[0].best_fitness, best.fitness),
+        fitness=(ancestor.fitness, best.fitness),
         candidates=report.counts["done"],
+        networks=_distinct_networks(paths["search"], search_resolution(config)),
+        ancestor=_finding(ancestor, []),
+        best=_finding(best, report.lineage),
+        resolution=search_resolution(config),
+        final_epochs=config.train.epochs,
     )
 
 
@@ -223,39 +250,109 @@ def draw_prediction(model_path: Path, data_root: Path, out: Path) -> Path:
 
 
 def format_result(result: DemoResult) -> str:
-    """The demo's closing summary: the final network, its AP, and where everything is."""
+    """The demo's closing summary in plain words: what the search found, how good the final
+    network is, and where the pictures and files are."""
     if result.stopped:
         return f"demo stopped; rerun `evopose demo --work-dir {result.work_dir}` to resume"
     m = result.metrics
-    names = {
+    nan = float("nan")
+    lines = [f"evopose demo finished in {result.seconds / 60:.1f} min.", ""]
+    ancestor, best = result.ancestor, result.best
+    height, width = result.resolution
+    if ancestor is not None and best is not None:
+        lines.append(
+            f"The search trained {result.candidates} networks ({result.networks} different) at "
+            f"{height}x{width}, each child starting from its parent's weights."
+        )
+        if best.id == ancestor.id:
+            lines.append("  No child beat the ancestor; the best network is the ancestor itself.")
+        else:
+            how = "; ".join(best.mutations) or "no change"
+            lines += [
+                f"  The best, candidate {best.id} (generation {best.generation}), is the ancestor "
+                f"changed by: {how}.",
+                f"  It has {_size(best.params)} parameters (the ancestor {_size(ancestor.params)})"
+                f" and a validation loss {_change(best.val_loss, ancestor.val_loss)} the "
+                f"ancestor's ({ancestor.val_loss:.1f} -> {best.val_loss:.1f});",
+                f"  its fitness J (Eq. 2, loss weighed by size; lower is better) is "
+                f"{_change(best.fitness, ancestor.fitness)} the ancestor's "
+                f"({ancestor.fitness:.4g} -> {best.fitness:.4g}).",
+            ]
+    lines += [
+        f"Trained {result.final_epochs} more epochs, it finds the synthetic validation people "
+        f"with AP {m.get('AP', nan):.3f} (AP50 {m.get('AP50', nan):.3f}, AP75 "
+        f"{m.get('AP75', nan):.3f}; detector boxes, flip test; 1.0 would be perfect).",
+        f"  genotype {result.best_genotype}",
+        "",
+    ]
+    pictures = {
+        "prediction": "its poses on validation images",
+        "picture_convergence": "fitness by generation (the paper's Fig. 4)",
+        "picture_pareto": "every network: loss against size, Pareto front (Fig. 5)",
+        "picture_lineage": "how the best network descends from the ancestor",
+    }
+    files = {
         "data": "synthetic dataset",
         "config": "search config",
         "search": "search folder (ledger, candidates)",
-        "picture_convergence": "fitness by generation (Fig. 4)",
-        "picture_pareto": "val loss vs parameters, Pareto front (Fig. 5)",
-        "picture_lineage": "lineage of the best network",
         "best_config": "best network's train config",
         "final_model": "final network",
         "metrics": "its COCO metrics",
-        "prediction": "annotated prediction",
     }
-    width = max(len(text) for text in names.values())
-    lines = [
-        f"evopose demo finished in {result.seconds / 60:.1f} min: the best network of the search "
-        f"(candidate {result.best_candidate}) reaches AP {m.get('AP', float('nan')):.3f}, "
-        f"AP50 {m.get('AP50', float('nan')):.3f} on the synthetic validation people",
-        f"  genotype {result.best_genotype}",
-        f"  the search trained {result.candidates} networks; fitness J fell from "
-        f"{result.fitness[0]:.4g} (the ancestor) to {result.fitness[1]:.4g}",
-        "",
-    ]
-    lines += [f"  {text:<{width}}  {result.paths[key]}" for key, text in names.items()]
+    width_ = max(len(text) for text in (*pictures.values(), *files.values()))
+    lines.append("Pictures:")
+    lines += [f"  {text:<{width_}}  {result.paths[key]}" for key, text in pictures.items()]
+    lines.append("Files:")
+    lines += [f"  {text:<{width_}}  {result.paths[key]}" for key, text in files.items()]
     lines += [
         "",
         f"rerun `evopose demo --work-dir {result.work_dir}` to resume; "
         f"`evopose search report {result.paths['search']}` to see the search again",
     ]
     return "\n".join(lines)
+
+
+def _size(params: float) -> str:
+    return f"{params / 1e6:.2f}M" if params >= 1e6 else f"{params / 1e3:.0f}k"
+
+
+def _change(value: float, reference: float) -> str:
+    """`23% below` / `5% above` / `equal to`, for a lower-is-better number."""
+    if not reference or value == reference:
+        return "equal to"
+    percent = 100 * (value - reference) / abs(reference)
+    return f"{abs(percent):.0f}% {'below' if percent < 0 else 'above'}"
+
+
+def _finding(candidate: Any, lineage: Sequence[Any]) -> Finding:
+    mutations = tuple(
+        c.info.get("mutation", "")
+        for c in lineage
+        if c.parent_id is not None and c.info.get("mutation")
+    )
+    return Finding(
+        candidate.id,
+        candidate.generation,
+        float(candidate.metrics.get("params", float("nan"))),
+        float(candidate.metrics.get("val_loss", float("nan"))),
+        float(candidate.fitness),
+        mutations,
+    )
+
+
+def _distinct_networks(search_dir: Path, resolution: tuple[int, int]) -> int:
+    """How many different networks (layer shapes) the search trained."""
+    import evosearch
+    import posenets
+
+    with evosearch.Ledger(search_dir / "ledger.sqlite", create=False) as ledger:
+        done = ledger.candidates(status="done")
+    return len(
+        {
+            posenets.network_structure(c.genotype, resolution, search_resolution=resolution)
+            for c in done
+        }
+    )
 
 
 # --- command line ---------------------------------------------------------------------------
