@@ -28,6 +28,7 @@ class ExportReport:
     format: str
     max_abs_diff: float
     tolerance: float
+    keypoints: str | None = None  # the keypoint description the export carries (its summary)
 
 
 def export_model(
@@ -54,6 +55,7 @@ def export_model(
         out, suffix=_SUFFIXES[format] if format != "saved_model" else ""
     ) as tmp:
         actual = exporter(model, tmp, inputs)
+        keypoint_info = _carry_keypoints(weights, tmp, format)
         diff = float(np.max(np.abs(actual - expected)))
         tolerance = 1e-3 * max(1.0, float(np.max(np.abs(expected))))
         if not diff <= tolerance:
@@ -62,7 +64,23 @@ def export_model(
                 f"(tolerance {tolerance:.3g}); nothing written"
             )
     log.info("exported %s to %s (max abs diff %.3g)", format, out, diff)
-    return ExportReport(out, format, diff, tolerance)
+    summary = keypoint_info.summary() if keypoint_info is not None else None
+    return ExportReport(out, format, diff, tolerance, summary)
+
+
+def _carry_keypoints(weights: Path, export: Path, format: str):
+    """Stores the model's keypoint description (if it has one) in the export and checks that
+    it reads back; returns it (a `posedata.DatasetInfo`) or None."""
+    from evopose import keypoints
+
+    info = keypoints.read_keras(weights) if weights.name.lower().endswith(".keras") else None
+    if info is None:
+        log.warning("%s carries no keypoint description; the export carries none either", weights)
+        return None
+    keypoints.write_export(export, format, info)
+    if keypoints.read_export(export, format) != info:
+        raise ExportError(f"the {format} export did not keep the keypoint description")
+    return info
 
 
 def _saved_model(model: keras.Model, path: Path, inputs: np.ndarray) -> np.ndarray:

@@ -77,6 +77,7 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
     """Parameters, GFLOPs (multiply-adds, batch 1), input and output shape of a `.keras` file,
     a YAML config's network or a posenets model name."""
     path = Path(target)
+    keypoints = None
     if path.suffix.lower() in (".yaml", ".yml"):
         config = load_config(path, overrides)
         model = build_model(config.model)
@@ -84,6 +85,10 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
     elif path.suffix.lower() == ".keras":
         model = load_model(path)
         source = str(path)
+        from evopose.keypoints import read_keras
+
+        stored = read_keras(path)
+        keypoints = stored.summary() if stored is not None else "not stored in the file"
     else:
         if overrides:
             raise ConfigError("--set applies to YAML configs only")
@@ -98,6 +103,8 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
         "parameters": f"{model.count_params():,} ({model.count_params() / 1e6:.2f}M)",
         "GFLOPs": f"{posenets.count_flops(model) / 1e9:.3f}",
     }
+    if keypoints is not None:
+        info["keypoints"] = keypoints
     provenance = getattr(model, "provenance", None)  # evopose import-weights records it
     if provenance:
         info["imported from"] = f"{provenance['file']} (sha256 {provenance['sha256']})"

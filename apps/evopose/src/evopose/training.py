@@ -144,10 +144,12 @@ def _train_held(
         log.info("%s already holds this finished run; nothing to do", files.root)
         return finished
 
+    keypoint_info = None  # the description the saved models carry (evopose.keypoints)
     if data is None:
         from evopose.datasets import TRAIN, dataset_info
 
-        num_keypoints = dataset_info(config, TRAIN).num_keypoints  # checks data.root's splits
+        keypoint_info = dataset_info(config, TRAIN)  # checks data.root's splits
+        num_keypoints = keypoint_info.num_keypoints
     else:
         num_keypoints = int(data.val.element_spec[1].shape[-1])  # val: a dataset either way
     start_epoch = _checkpoint_epoch(files)
@@ -199,9 +201,9 @@ def _train_held(
     if len(history.get(MONITOR, [])) < recipe.epochs:
         raise TrainingError(f"training stopped after {len(history.get(MONITOR, []))} epochs")
 
-    _save_model(model, files.final_model)
+    _save_model(model, files.final_model, keypoint_info)
     model.load_weights(files.best_weights)
-    _save_model(model, files.best_model)
+    _save_model(model, files.best_model, keypoint_info)
     result = TrainResult(
         run_dir=files.root,
         history=history,
@@ -348,12 +350,17 @@ def save_weights(model: keras.Model, path: Path) -> None:
         tmp.write_bytes(buffer.getbuffer())
 
 
-def _save_model(model: keras.Model, path: Path) -> None:
-    """Saves `model` as float32 and uncompiled (deployable without evopose) to `path`."""
+def _save_model(model: keras.Model, path: Path, keypoint_info: Any = None) -> None:
+    """Saves `model` as float32 and uncompiled (deployable without evopose) to `path`, with
+    the keypoint description `keypoint_info` (a `posedata.DatasetInfo`) inside when given."""
     with dtype_policy("float32"):
         plain = _copy_model(model)
     with atomic.atomic_path(path, suffix=".keras") as tmp:
         plain.save(tmp)
+        if keypoint_info is not None:
+            from evopose.keypoints import write_keras
+
+            write_keras(tmp, keypoint_info)
 
 
 def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
