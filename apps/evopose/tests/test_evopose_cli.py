@@ -74,7 +74,16 @@ def test_missing_dataset_folder_names_key_and_file_and_writes_nothing(capsys, tm
 def test_batch_size_that_cannot_split_over_the_replicas_is_refused(run_evopose, tmp_path):
     run = tmp_path / "run"
     done = run_evopose(
-        "train", str(TINY), "--devices", "2", "--run-dir", str(run), "--set", "train.batch_size=5"
+        "train",
+        str(TINY),
+        "--devices",
+        "2",
+        "--run-dir",
+        str(run),
+        "--set",
+        "train.batch_size=5",
+        "--set",
+        f"data.root={tmp_path}",  # a folder that exists: data.root is checked first
     )
     assert done.returncode == 2
     assert evopose_lines(done.stderr) == [

@@ -59,7 +59,7 @@ def test_boxes_file_by_file_name_and_coco_results_list(tmp_path):
         ("{", "not readable JSON"),
         ('{"x.jpg": [[1, 2, 3]]}', "must be a list of [x, y, w, h]"),
         ('{"x.jpg": [[1, 2, 0, 4]]}', "box of zero size"),
-        ('[{"bbox": [1, 2, 3, 4]}]', "has no 'file_name' or 'frame'"),
+        ('[{"bbox": [1, 2, 3, 4]}]', "has no 'file_name', 'frame' or 'image_id'"),
     ],
 )
 def test_bad_boxes_file_is_a_clear_error(tmp_path, content, message):

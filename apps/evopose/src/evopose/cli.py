@@ -5,10 +5,13 @@ exit code 2, without a traceback. TensorFlow is imported only by the commands th
 """
 
 import argparse
+import contextlib
 import logging
 import os
+import re
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from evopose.errors import EvoposeError
 log = logging.getLogger("evopose")
 
 USER_ERROR_EXIT = 2
+# posedata.KEYPOINT_SETS's names (posedata imports TensorFlow; arguments are checked before it).
+KEYPOINT_SETS = ("coco", "crowdpose", "aic", "mpii", "posetrack18", "ochuman")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,7 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.handler is None:
         parser.print_help()
         return USER_ERROR_EXIT
-    _setup_logging(args.verbose - args.quiet)
+    level = args.verbose - args.quiet
+    with contextlib.ExitStack() as stack:
+        if level < 1:  # TensorFlow's C++ start-up lines only with -v
+            stack.enter_context(native_logs_filtered())
+        _setup_logging(level)
+        return _run_handler(args)
+
+
+def _run_handler(args: argparse.Namespace) -> int:
+    """Runs the subcommand; user errors become one line and exit code 2."""
     try:
         return args.handler(args) or 0
     except KeyboardInterrupt:
@@ -112,6 +126,9 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     )
     convert.add_argument("--out", required=True, type=Path, help="dataset folder (data.root)")
     convert.add_argument("--shard-size", type=int, default=1024, help="examples per shard")
+    _add_keypoints_argument(
+        convert, "default: the annotation file's category (known sets by their names)"
+    )
     convert.add_argument(
         "--overwrite", action="store_true", help="replace a conversion of other input"
     )
@@ -195,13 +212,30 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--boxes",
         type=Path,
-        help="person boxes: COCO results JSON or {file name: [[x, y, w, h, score], ...]}; "
+        help="person boxes: COCO detection results JSON (image_id, bbox, score; ids named by "
+        "--annotations or by numeric file names) or {file name: [[x, y, w, h, score], ...]}; "
         "default: OpenCV's HOG people detector (the whole picture when it finds nobody)",
+    )
+    predict.add_argument(
+        "--annotations",
+        type=Path,
+        help="COCO annotation file whose images name the image_ids of --boxes",
+    )
+    predict.add_argument(
+        "--box-score", type=float, default=0.3, help="ignore --boxes scoring below this"
+    )
+    predict.add_argument(
+        "--box-nms",
+        type=float,
+        default=0.6,
+        metavar="IOU",
+        help="drop a --boxes box overlapping a better one by more than this IoU (1: keep all)",
     )
     predict.add_argument("--out", type=Path, help="output folder (default: <input>_poses)")
     predict.add_argument(
         "--min-score", type=float, default=0.2, help="hide keypoints scoring below this"
     )
+    _add_keypoints_argument(predict, "default: the description stored in the model")
     predict.set_defaults(handler=_run_predict)
 
 
@@ -241,6 +275,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    _require_file(args.annotations, "--annotations")
+    _require_dir(args.images, "--images")
+    if args.detections is not None:
+        _require_file(args.detections, "--detections")
     from evopose.datasets import convert_coco_dataset
 
     counts = convert_coco_dataset(
@@ -251,6 +289,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         detections=args.detections,
         shard_size=args.shard_size,
         overwrite=args.overwrite,
+        keypoints=args.keypoints,
     )
     for split, manifest in counts.items():
         c = manifest["counts"]
@@ -281,6 +320,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from evopose.config import load_config
 
     config = load_config(args.config, args.overrides)
+    _require_local_data(config)
     run_dir = args.run_dir or Path("runs") / Path(args.config).stem
     from evopose.distribute import select_strategy
 
@@ -305,6 +345,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from evopose.config import load_config
 
     config = load_config(args.config, args.overrides)
+    _require_file(args.weights, "--weights")
+    _require_local_data(config)
     changes = {}
     if args.boxes:
         changes["boxes"] = args.boxes
@@ -323,6 +365,15 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    if not args.input.exists():
+        raise EvoposeError(f"INPUT: no such file or folder '{args.input}'")
+    _require_file(args.weights, "--weights")
+    if args.boxes is not None:
+        _require_file(args.boxes, "--boxes")
+    if args.annotations is not None:
+        _require_file(args.annotations, "--annotations")
+        if args.boxes is None:
+            raise EvoposeError("--annotations names the images of --boxes; give --boxes too")
     from evopose.prediction import predict_path
 
     summary = predict_path(
@@ -331,6 +382,10 @@ def _run_predict(args: argparse.Namespace) -> int:
         boxes=args.boxes,
         out_dir=args.out,
         min_score=args.min_score,
+        keypoints=args.keypoints,
+        annotations=args.annotations,
+        box_score=args.box_score,
+        box_nms=args.box_nms,
     )
     for line in summary:
         print(line)
@@ -338,6 +393,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    if Path(args.model).suffix.lower() == ".keras":  # a YAML config is checked by load_config
+        _require_file(Path(args.model), "MODEL")
     from evopose.models import describe_model
 
     for name, value in describe_model(args.model, args.overrides).items():
@@ -346,6 +403,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    _require_file(args.weights, "--weights")
     from evopose.export import export_model
 
     report = export_model(args.weights, args.format, args.out)
@@ -353,6 +411,8 @@ def _run_export(args: argparse.Namespace) -> int:
         f"{report.path}: {report.format} export; reloaded outputs differ from Keras by at most "
         f"{report.max_abs_diff:.3g} (tolerance {report.tolerance:g})"
     )
+    if report.keypoints:
+        print(f"keypoints: {report.keypoints}")
     return 0
 
 
@@ -383,12 +443,102 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_keypoints_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--keypoints",
+        choices=KEYPOINT_SETS,
+        metavar="NAME",
+        help=f"a known keypoint set: {', '.join(KEYPOINT_SETS)} ({default})",
+    )
+
+
+def _require_file(path: Path, what: str) -> None:
+    """Checked before TensorFlow loads: a wrong path is reported at once."""
+    if not path.is_file():
+        kind = "a folder, not a file" if path.is_dir() else "no such file"
+        raise EvoposeError(f"{what}: {kind} '{path}'")
+
+
+def _require_dir(path: Path, what: str) -> None:
+    if not path.is_dir():
+        kind = "a file, not a folder" if path.exists() else "no such folder"
+        raise EvoposeError(f"{what}: {kind} '{path}'")
+
+
+def _require_local_data(config) -> None:
+    """data.root must exist when it is a local path (remote ones are checked by TensorFlow)."""
+    root = config.data.root
+    if root is not None and "://" not in str(root):
+        from evopose.config import require_path
+
+        require_path(config, "data.root", kind="dir")
+
+
+# C++ log lines of TensorFlow/XLA/absl ('I0000 00:00:1796.5 123 file.cc:31] ...') and absl's
+# notice before its logging starts; TF_CPP_MIN_LOG_LEVEL does not reach all of them.
+_NATIVE_LOG_LINE = re.compile(
+    rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [^\]\s]+:\d+\] |WARNING: All log messages before "
+    rb"absl::InitializeLog\(\) is called are written to STDERR)"
+)
+
+
+@contextlib.contextmanager
+def native_logs_filtered():
+    """Within the block, lines that native code (TensorFlow's C++) writes to the stderr file
+    descriptor pass through a filter that drops its log lines; Python's own `sys.stderr`
+    (logging, progress bars, error lines) writes to the real stderr directly. Sets
+    TF_CPP_MIN_LOG_LEVEL=3 unless the environment sets it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no real stderr descriptor (e.g. an embedding host): nothing to filter
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    python_stderr = sys.stderr
+    if _writes_to_fd2(python_stderr):  # else Python's stderr goes elsewhere already (pytest)
+        sys.stderr = open(os.dup(original), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+
+    def forward() -> None:
+        with open(read_end, "rb") as pipe:
+            for line in pipe:
+                if not _NATIVE_LOG_LINE.match(line):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=forward, name="native-log-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        replaced, sys.stderr = sys.stderr, python_stderr
+        if replaced is not python_stderr:
+            for handler in logging.getLogger().handlers:  # basicConfig's, made in the block
+                if isinstance(handler, logging.StreamHandler) and handler.stream is replaced:
+                    handler.setStream(python_stderr)
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads to its end
+        thread.join(timeout=5)
+        if replaced is not python_stderr:
+            replaced.close()
+        os.close(original)
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(textwrap.indent(line, "  ") for line in lines)
 
 
 def _setup_logging(level: int) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     python_level = {-1: logging.WARNING, 0: logging.INFO}.get(max(-1, min(level, 1)), logging.DEBUG)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("evopose", "evosearch", "posedata", "posenets", "cocoeval_tools", "weightxfer"):

@@ -137,9 +137,11 @@ def convert_coco_dataset(
     detections: Path | None = None,
     shard_size: int = 1024,
     overwrite: bool = False,
+    keypoints: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Converts one COCO split into `out/<split>` (and `out/val-dets` with detections), with a
-    progress bar; returns the manifests by split folder name."""
+    progress bar; returns the manifests by split folder name. `keypoints` names a known
+    keypoint set (`posedata.KEYPOINT_SETS`); default: the annotation file's category."""
     for path, what in ((annotations, "--annotations"), (detections, "--detections")):
         if path is not None and not path.is_file():
             raise DataError(f"{what}: no such file '{path}'")
@@ -147,22 +149,29 @@ def convert_coco_dataset(
         raise DataError(f"--images: no such folder '{images}'")
     if detections is not None and split != VAL:
         raise DataError("--detections belongs to the val split (--split val)")
+    info = posedata.keypoint_set(keypoints) if keypoints is not None else None
     jobs = [(split, None)]
     if detections is not None:
         jobs.append((VAL_DETECTIONS, detections))
     manifests = {}
     for name, dets in jobs:
         with _ProgressBar(f"{name}") as progress:
-            manifests[name] = posedata.convert_coco(
-                annotations,
-                images,
-                out,
-                split=name,
-                detections=dets,
-                shard_size=shard_size,
-                overwrite=overwrite,
-                progress=progress,
-            )
+            try:
+                manifests[name] = posedata.convert_coco(
+                    annotations,
+                    images,
+                    out,
+                    split=name,
+                    detections=dets,
+                    shard_size=shard_size,
+                    overwrite=overwrite,
+                    progress=progress,
+                    dataset_info=info,
+                )
+            except posedata.DataError as error:  # posedata speaks of its argument
+                if "overwrite=True" not in str(error):
+                    raise
+                raise DataError(str(error).replace("overwrite=True", "--overwrite")) from None
         _warn_skipped(manifests[name], out / name)
     return manifests
 

@@ -61,6 +61,7 @@ def evaluate_model(
     folder = split_folder(config, split)
     manifest = posedata.read_manifest(folder)
     annotations = _annotations(config, manifest)
+    ground_truth = _ground_truth(annotations)  # checked now, not after the prediction pass
     info = posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(folder))
     if model is None:
         if weights is None:
@@ -68,12 +69,26 @@ def evaluate_model(
         from evopose.models import load_model
 
         model = load_model(weights, config, num_keypoints=info.num_keypoints)
+        _check_model_keypoints(weights, model, info, folder)
+    if info.default_sigmas:
+        log.warning(
+            "%s: keypoint set %r has default OKS sigmas (0.05 each); its AP is not comparable "
+            "with published figures",
+            folder,
+            info.name,
+        )
     if results_path is None:
         if weights is None:
             raise ConfigError("evaluate_model needs results_path when given a model")
         weights = Path(weights)
-        results_path = weights.with_name(f"{weights.name.split('.')[0]}.{split}.results.json")
+        dataset = Path(str(config.data.root).rstrip("/")).name or "data"
+        stem = weights.name.split(".")[0]
+        results_path = weights.with_name(f"{stem}.{dataset}.{split}.results.json")
     results_path = Path(results_path)
+    metrics_path = results_path.with_name(results_path.name.replace(".results.", ".metrics."))
+    if metrics_path == results_path:
+        metrics_path = results_path.with_suffix(".metrics.json")
+    _refuse_other_dataset(metrics_path, folder)
 
     poses = predict_split(
         model, folder, info, flip=protocol.flip, batch_size=protocol.batch_size, limit=limit
@@ -100,11 +115,8 @@ def evaluate_model(
         cocoeval_tools.write_results(tmp, results)
     image_ids = sorted({int(i) for i in poses.image_ids})
     metrics = cocoeval_tools.evaluate(
-        annotations, results, image_ids=image_ids if limit else None, sigmas=info.sigmas
+        ground_truth, results, image_ids=image_ids if limit else None, sigmas=info.sigmas
     )
-    metrics_path = results_path.with_name(results_path.name.replace(".results.", ".metrics."))
-    if metrics_path == results_path:
-        metrics_path = results_path.with_suffix(".metrics.json")
     atomic.write_json(
         metrics_path,
         {
@@ -114,11 +126,32 @@ def evaluate_model(
             "images": len(image_ids),
             "instances": len(results),
             "annotations": str(annotations),
+            "split_folder": str(folder),
             "results": str(results_path),
         },
     )
     log.info("evaluated %d instances on %d images", len(results), len(image_ids))
     return EvalReport(metrics, results_path, metrics_path, len(image_ids), len(results))
+
+
+def _check_model_keypoints(
+    weights: str | Path, model: keras.Model, info: posedata.DatasetInfo, folder: str
+) -> None:
+    """A DataError when the model predicts other keypoints than the split holds."""
+    from evopose.keypoints import read_keras
+
+    predicted = int(model.output_shape[-1])
+    if predicted != info.num_keypoints:
+        raise DataError(
+            f"--weights: '{weights}' predicts {predicted} keypoints but {folder} holds "
+            f"{info.num_keypoints} ({info.name}); evaluate it on a dataset of its keypoints"
+        )
+    stored = read_keras(weights) if str(weights).lower().endswith(".keras") else None
+    if stored is not None and stored.keypoint_names != info.keypoint_names:
+        raise DataError(
+            f"--weights: '{weights}' was trained on the keypoints {stored.summary()}, but "
+            f"{folder} holds {info.summary()}"
+        )
 
 
 def predict_split(
@@ -197,6 +230,63 @@ def _admit(image_id: int, seen: set[int], limit: int) -> bool:
         return False
     seen.add(image_id)
     return True
+
+
+def _refuse_other_dataset(metrics_path: Path, folder: str) -> None:
+    """A DataError when `metrics_path` holds the metrics of another split folder (a rerun on
+    the same data may overwrite its own results)."""
+    import json
+
+    if not metrics_path.is_file():
+        return
+    try:
+        previous = json.loads(metrics_path.read_text(encoding="utf-8")).get("split_folder")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        previous = None
+
+    def where(path: str) -> str:
+        return path.rstrip("/") if "://" in path else str(Path(path).resolve())
+
+    if previous is not None and where(str(previous)) != where(str(folder)):
+        raise DataError(
+            f"{metrics_path} holds the results of another dataset ({previous}); "
+            "pass --out to write these elsewhere, or remove it"
+        )
+
+
+def _ground_truth(annotations: Path) -> Path | dict:
+    """The annotation file for evaluation: its path, or, when annotations lack 'area' (as
+    CrowdPose's and PoseTrack's do), the file's data with each missing area derived from the
+    box (width x height), with a notice."""
+    import json
+
+    try:
+        data = json.loads(annotations.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(
+            f"annotation file {annotations}: cannot be read as JSON ({error})"
+        ) from None
+    entries = data.get("annotations") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return annotations  # cocoeval_tools names the problem
+    missing = [a for a in entries if isinstance(a, dict) and "area" not in a]
+    if not missing:
+        return annotations
+    for annotation in missing:
+        box = annotation.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4):
+            raise DataError(
+                f"annotation file {annotations}: annotation {annotation.get('id')!r} has neither "
+                "'area' nor a 'bbox' to derive it from"
+            )
+        annotation["area"] = float(box[2]) * float(box[3])
+    log.warning(
+        "annotation file %s: %d annotations have no 'area'; derived from their boxes "
+        "(width x height)",
+        annotations,
+        len(missing),
+    )
+    return data
 
 
 def _annotations(config: Config, manifest: dict) -> Path:

@@ -157,17 +157,31 @@ def predict_path(
     out_dir: str | Path | None = None,
     min_score: float = 0.2,
     flip: bool = True,
-    info: posedata.DatasetInfo = posedata.COCO_PERSON,
+    keypoints: str | None = None,
+    annotations: str | Path | None = None,
+    box_score: float = 0.0,
+    box_nms: float | None = None,
 ) -> list[str]:
     """Predicts poses on an image, a folder of images or a video; writes annotated copies and
-    `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output."""
+    `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output.
+
+    The keypoints (names, flip pairs for the flip test, skeleton to draw) are the model's own
+    description (`evopose.keypoints`); `keypoints` names a known set to use instead. `boxes`,
+    `annotations`, `box_score` and `box_nms` are `read_boxes`'s file and options."""
     input_path = Path(input_path)
     if not input_path.exists():
         raise DataError(f"INPUT: no such file or folder '{input_path}'")
-    given_boxes = read_boxes(boxes) if boxes is not None else None
+    given_boxes = (
+        read_boxes(boxes, annotations=annotations, min_score=box_score, nms_iou=box_nms)
+        if boxes is not None
+        else None
+    )
+    from evopose.keypoints import model_keypoints
     from evopose.models import load_model
 
-    predictor = PosePredictor(load_model(weights), info, flip=flip)
+    model = load_model(weights)
+    info = model_keypoints(weights, int(model.output_shape[-1]), keypoints)
+    predictor = PosePredictor(model, info, flip=flip)
     detector = HogPeopleDetector() if given_boxes is None else None
     out_dir = (
         Path(out_dir) if out_dir is not None else input_path.with_name(input_path.stem + "_poses")
@@ -175,7 +189,7 @@ def predict_path(
 
     def people_in(key: str, image: np.ndarray, jpeg: bytes | None = None) -> list[Person]:
         if given_boxes is not None:
-            rows = given_boxes.get(key, [])
+            rows = boxes_for(given_boxes, key)
             found = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
             scores = np.asarray([r[4] if len(r) > 4 else 1.0 for r in rows], np.float32)
         else:
@@ -249,11 +263,21 @@ def _pixel(point: np.ndarray) -> tuple[int, int]:
     return int(np.rint(point[0])), int(np.rint(point[1]))
 
 
-def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
+def read_boxes(
+    path: str | Path,
+    *,
+    annotations: str | Path | None = None,
+    min_score: float = 0.0,
+    nms_iou: float | None = None,
+) -> dict[str, list[list[float]]]:
     """Person boxes by image file name (or video frame number): `{key: [[x, y, w, h, score]]}`.
 
-    Also reads COCO results lists whose entries carry a `file_name` (or, for videos, a
-    `frame`) next to `bbox` and `score`.
+    Also reads COCO detection results lists (the file `data convert --detections` takes):
+    entries carry `bbox` and `score` and either a `file_name`, a video `frame`, or an
+    `image_id`, named by the COCO annotation file `annotations` or, without one, keyed by the
+    id (an image whose file name is that number, as COCO's `000000123456.jpg`, finds it).
+    Boxes scoring below `min_score` are dropped; with `nms_iou`, boxes of one image that
+    overlap a higher-scoring one by more than that IoU are dropped too.
     """
     path = Path(path)
     try:
@@ -263,13 +287,29 @@ def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"--boxes: '{path}' is not readable JSON ({error})") from None
     boxes: dict[str, list[list[float]]] = {}
+    if isinstance(data, dict) and {"images", "annotations"} <= data.keys():
+        raise DataError(
+            f"--boxes: '{path}' is a COCO annotation file (images, annotations, categories), "
+            "not person boxes; give detection results (a list of {image_id, bbox, score}, "
+            "with this file as --annotations) or {file name: [[x, y, w, h, score], ...]}"
+        )
+    names = _image_names(Path(annotations)) if annotations is not None else None
     if isinstance(data, list):
         for index, entry in enumerate(data):
             if not isinstance(entry, dict) or "bbox" not in entry:
                 raise DataError(f"--boxes: '{path}' entry {index} has no 'bbox'")
             key = entry.get("file_name", entry.get("frame"))
+            if key is None and "image_id" in entry:
+                key = entry["image_id"] if names is None else names.get(entry["image_id"])
+                if key is None:
+                    raise DataError(
+                        f"--boxes: '{path}' entry {index}: image_id {entry['image_id']!r} is "
+                        f"not in --annotations '{annotations}'"
+                    )
             if key is None:
-                raise DataError(f"--boxes: '{path}' entry {index} has no 'file_name' or 'frame'")
+                raise DataError(
+                    f"--boxes: '{path}' entry {index} has no 'file_name', 'frame' or 'image_id'"
+                )
             boxes.setdefault(str(key), []).append([*entry["bbox"], entry.get("score", 1.0)])
     elif isinstance(data, dict):
         boxes = {str(k): v for k, v in data.items()}
@@ -287,7 +327,61 @@ def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
         for r in rows:
             if r[2] <= 0 or r[3] <= 0:
                 raise DataError(f"--boxes: '{path}' entry '{key}' has a box of zero size: {r}")
-    return boxes
+    return {key: _select_boxes(rows, min_score, nms_iou) for key, rows in boxes.items()}
+
+
+def boxes_for(boxes: dict[str, list[list[float]]], name: str) -> list[list[float]]:
+    """The boxes of the image (or frame) `name`: by file name, else by the image id its file
+    name spells (`000000123456.jpg` -> `123456`)."""
+    if name in boxes:
+        return boxes[name]
+    stem = Path(name).stem
+    return boxes.get(str(int(stem)), []) if stem.isdigit() else []
+
+
+def _select_boxes(
+    rows: list[list[float]], min_score: float, nms_iou: float | None
+) -> list[list[float]]:
+    """Rows scoring at least `min_score`, best first, less those overlapping a better one by
+    more than `nms_iou` (IoU)."""
+    kept = sorted(
+        (r for r in rows if (r[4] if len(r) > 4 else 1.0) >= min_score),
+        key=lambda r: -(r[4] if len(r) > 4 else 1.0),
+    )
+    if nms_iou is None:
+        return kept
+    chosen: list[list[float]] = []
+    for row in kept:
+        if all(_iou(row, other) <= nms_iou for other in chosen):
+            chosen.append(row)
+    return chosen
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0.0, width) * max(0.0, height)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _image_names(annotations: Path) -> dict[int, str]:
+    """Image file names (their last part, as predict keys images) by id, from a COCO
+    annotation file."""
+    try:
+        data = json.loads(annotations.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"--annotations: no such file '{annotations}'") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"--annotations: '{annotations}' is not readable JSON ({error})") from None
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise DataError(f"--annotations: '{annotations}' has no 'images' list (COCO format)")
+    return {
+        entry["id"]: Path(str(entry["file_name"])).name
+        for entry in images
+        if isinstance(entry, dict) and "id" in entry and "file_name" in entry
+    }
 
 
 def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_score) -> str:

@@ -95,12 +95,23 @@ def convert_coco(
         raise DataError(f"shard_size {shard_size}: must be at least 1")
     annotation_file, image_dir = os.fspath(annotation_file), os.fspath(image_dir)
     coco = load_coco_keypoints(annotation_file, category_id)
-    info = dataset_info or DatasetInfo.from_coco_category(coco.category)
+    info = dataset_info or DatasetInfo.from_coco_category(
+        coco.category, source=f"annotation file {annotation_file}"
+    )
     if info.num_keypoints != len(coco.category["keypoints"]):
         raise DataError(
             f"annotation file {annotation_file}: its category has "
             f"{len(coco.category['keypoints'])} keypoints, dataset_info {info.name!r} has "
             f"{info.num_keypoints}"
+        )
+    no_area = sum(1 for a in coco.annotations if not isinstance(a.get("area"), int | float))
+    if no_area:
+        logger.warning(
+            "annotation file %s: %d of %d annotations have no 'area'; evaluation derives it "
+            "from the box (width x height), as CrowdPose's tools do",
+            annotation_file,
+            no_area,
+            len(coco.annotations),
         )
     if detections is None:
         instances, skipped = ground_truth_instances(coco, info)
