@@ -368,3 +368,45 @@ def test_unknown_image_id_and_annotation_file_as_boxes_are_one_line(tmp_path):
     detections = _write(tmp_path / "d.json", [{"image_id": 2, "bbox": [1, 1, 5, 5], "score": 1}])
     with pytest.raises(DataError, match="image_id 2 is not in --annotations"):
         read_boxes(detections, annotations=annotations)
+
+
+# --- predict: speed, hidden keypoints, visible drawing on large images (point 7) ------------
+
+
+def test_predict_reports_speed_and_hidden_keypoints_on_folders_and_videos(tmp_path):
+    import cv2
+
+    from evopose.prediction import predict_path
+
+    weights = tmp_path / "m.keras"
+    _tiny_model(17).save(weights)  # random weights: low keypoint scores
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 80, 3), dtype=np.uint8) for _ in range(3)]
+    for index, frame in enumerate(frames[:2]):
+        cv2.imwrite(str(folder / f"{index}.png"), frame)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (80, 96))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    box = [[10, 10, 50, 70, 0.9]]
+    boxes = _write(tmp_path / "b.json", {"0.png": box, "1.png": box, "0": box, "1": box})
+    lines = predict_path(folder, weights, boxes=boxes, out_dir=tmp_path / "out", min_score=0.99)
+    assert re.fullmatch(r"2 images in [\d.]+ s \([\d.]+ images/s\)", lines[-2])
+    assert re.fullmatch(r"\d+ of 34 keypoints scored below --min-score 0.99 .*", lines[-1])
+    lines = predict_path(video, weights, boxes=boxes, out_dir=tmp_path / "v", min_score=0.99)
+    assert lines[0].endswith(": 3 frames")
+    assert re.fullmatch(r"3 frames in [\d.]+ s \([\d.]+ frames/s\)", lines[1])
+    assert "of 34 keypoints scored below" in lines[2]  # frames 0 and 1 have a box
+
+
+def test_boxes_are_drawn_visibly_on_720p_images():
+    from evopose.prediction import Person, draw_poses
+
+    canvas = np.zeros((720, 1280, 3), np.uint8)
+    person = Person((100, 100, 300, 500), 1.0, np.zeros((17, 3)))
+    drawn = draw_poses(canvas, [person], posedata.COCO_PERSON)
+    row = drawn[350, 90:112].max(axis=-1)  # across the box's left edge, mid-height
+    assert int((row > 0).sum()) >= 3

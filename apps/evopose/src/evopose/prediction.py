@@ -3,7 +3,8 @@ keypoints out. Person boxes come from a JSON file or OpenCV's HOG people detecto
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ def predict_path(
         return predictor(image, found, scores, jpeg=jpeg)
 
     if input_path.suffix.lower() in VIDEO_SUFFIXES:
-        return [_predict_video(input_path, out_dir, people_in, predictor, min_score)]
+        return _predict_video(input_path, out_dir, people_in, predictor, min_score)
     if input_path.is_dir():
         images = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
@@ -216,7 +217,9 @@ def predict_path(
     decoded = [(path, _read_image(path, strict=len(images) == 1)) for path in images]
     everything: dict[str, Any] = {}
     lines = []
-    for path, image in decoded:
+    hidden = [0, 0]  # keypoints below min_score, keypoints in all
+    started = time.monotonic()
+    for path, image in _progress(decoded, "images"):
         if image is None:
             lines.append(f"{path}: skipped, not a readable image")
             continue
@@ -224,10 +227,44 @@ def predict_path(
         target = out_dir / path.name
         _write_image(target, draw_poses(image, people, predictor.info, min_score))
         everything[path.name] = [person.to_dict() for person in people]
+        _count_hidden(people, min_score, hidden)
         lines.append(f"{target}: {len(people)} people")
+    elapsed = time.monotonic() - started
     atomic.write_json(out_dir / "keypoints.json", everything)
     lines.append(f"{out_dir / 'keypoints.json'}: keypoints of {len(everything)} images")
+    lines.append(_speed(len(everything), "images", elapsed))
+    lines.extend(_hidden_note(hidden, min_score))
     return lines
+
+
+def _progress(items: Sequence, unit: str, total: int | None = None):
+    """`items` with a progress bar on stderr when there are several."""
+    from tqdm import tqdm
+
+    count = total if total is not None else len(items)
+    return tqdm(items, total=count or None, unit=unit[:-1], disable=count == 1, leave=False)
+
+
+def _speed(count: int, unit: str, seconds: float) -> str:
+    rate = count / seconds if seconds > 0 else float("inf")
+    return f"{count} {unit} in {seconds:.1f} s ({rate:.2f} {unit}/s)"
+
+
+def _count_hidden(people: list[Person], min_score: float, counts: list[int]) -> None:
+    for person in people:
+        counts[0] += int(np.sum(person.keypoints[:, 2] < min_score))
+        counts[1] += len(person.keypoints)
+
+
+def _hidden_note(counts: list[int], min_score: float) -> list[str]:
+    """One line saying how many keypoints scored below `min_score` and were not drawn."""
+    below, total = counts
+    if not below:
+        return []
+    return [
+        f"{below} of {total} keypoints scored below --min-score {min_score:g} and are not "
+        "drawn (keypoints.json holds them all)"
+    ]
 
 
 def draw_poses(
@@ -247,7 +284,7 @@ def draw_poses(
 
     for person in people:
         x, y, w, h = (int(np.rint(v)) for v in person.box)
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), (200, 200, 200), 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), (200, 200, 200), thickness, cv2.LINE_AA)
         points = person.keypoints
         for a, b in info.skeleton:
             if points[a, 2] >= min_score and points[b, 2] >= min_score:
@@ -384,7 +421,7 @@ def _image_names(annotations: Path) -> dict[int, str]:
     }
 
 
-def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_score) -> str:
+def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_score) -> list[str]:
     capture = cv2.VideoCapture(str(input_path))
     if not capture.isOpened():
         raise DataError(f"INPUT: '{input_path}' cannot be opened as a video")
@@ -392,23 +429,29 @@ def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_sc
     target = out_dir / (input_path.stem + "_poses.mp4")
     frames: dict[str, Any] = {}
     writer = None
+    hidden = [0, 0]
+    started = time.monotonic()
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
     with atomic.atomic_path(target, suffix=".mp4") as tmp:
         try:
-            for index, frame in _frames(capture):
+            for index, frame in _progress(_frames(capture), "frames", total=total or 0):
                 if writer is None:
                     size = (frame.shape[1], frame.shape[0])
                     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
                 people = people_in(str(index), frame)
                 writer.write(draw_poses(frame, people, predictor.info, min_score))
                 frames[str(index)] = [person.to_dict() for person in people]
+                _count_hidden(people, min_score, hidden)
         finally:
             capture.release()
             if writer is not None:
                 writer.release()
         if not frames:
             raise DataError(f"INPUT: '{input_path}' holds no readable frames")
+    elapsed = time.monotonic() - started
     atomic.write_json(out_dir / "keypoints.json", {input_path.name: frames})
-    return f"{target}: {len(frames)} frames"
+    lines = [f"{target}: {len(frames)} frames", _speed(len(frames), "frames", elapsed)]
+    return lines + _hidden_note(hidden, min_score)
 
 
 def _frames(capture: cv2.VideoCapture) -> Iterator[tuple[int, np.ndarray]]:
