@@ -410,3 +410,27 @@ def test_boxes_are_drawn_visibly_on_720p_images():
     drawn = draw_poses(canvas, [person], posedata.COCO_PERSON)
     row = drawn[350, 90:112].max(axis=-1)  # across the box's left edge, mid-height
     assert int((row > 0).sum()) >= 3
+
+
+# --- eval progress, the loss curve (point 10) -----------------------------------------------
+
+
+def test_eval_shows_progress(crowdpose_example, crowdpose_workdir, tmp_path, capsys):
+    run = crowdpose_workdir / "runs" / "crowdpose"
+    data = f"data.root={crowdpose_workdir / 'data' / 'crowdpose'}"
+    args = ["eval", str(run / "config.yaml"), "--weights", str(run / "best.keras"), "--set", data]
+    assert main([*args, "--out", str(tmp_path / "r.json")]) == 0
+    assert re.search(r"eval: 100%.*1/1 \[", capsys.readouterr().err)
+
+
+def test_loss_curve_marks_the_best_epoch_with_whole_epoch_ticks():
+    from evopose.runfiles import loss_curve_figure
+
+    history = {"heatmap_loss": [3.0, 2.0, 1.5, 1.2], "val_heatmap_loss": [3.1, 1.9, 2.2, 2.0]}
+    figure = loss_curve_figure("run", history)
+    axes = figure.axes[0]
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels == ["train", "validation", "best: epoch 2"]
+    figure.canvas.draw()
+    ticks = [t for t in axes.get_xticks() if 1 <= t <= 4]
+    assert ticks and all(float(t).is_integer() for t in ticks)

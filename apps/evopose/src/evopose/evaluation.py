@@ -177,6 +177,12 @@ def predict_split(
     )
     ids, keypoints, box_scores = [], [], []
     seen: set[int] = set()
+    from tqdm import tqdm
+
+    examples = int(posedata.read_manifest(str(folder))["counts"]["examples"])
+    batches = tqdm(
+        batches, total=-(-examples // batch_size), desc="eval", unit="batch", leave=False
+    )
     for batch in batches:
         mask = batch["mask"].numpy()
         batch_ids = batch["image_id"].numpy()[mask]
@@ -195,6 +201,7 @@ def predict_split(
         ids.append(batch_ids[keep])
         keypoints.append(np.concatenate([image_coords, scores[..., None]], axis=-1))
         box_scores.append(batch["score"].numpy()[mask][keep])
+    batches.close()
     if not ids:
         raise DataError(f"{folder} holds no instances to evaluate")
     return Poses(

@@ -83,10 +83,19 @@ def write_history(files: RunFiles, history: Mapping[str, Sequence[float]]) -> No
 
 def plot_loss_curve(files: RunFiles, history: Mapping[str, Sequence[float]]) -> None:
     """Draws the heatmap loss (Eq. 1) of training and validation per epoch into a PNG."""
+    figure = loss_curve_figure(files.root.name, history)
+    with atomic.atomic_path(files.loss_curve, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def loss_curve_figure(title: str, history: Mapping[str, Sequence[float]]):
+    """The loss-curve figure (a matplotlib `Figure`): training and validation heatmap loss per
+    epoch, whole-epoch ticks, the best epoch (lowest validation loss) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6, 4), dpi=100)
     axes = figure.add_subplot()
@@ -94,11 +103,23 @@ def plot_loss_curve(files: RunFiles, history: Mapping[str, Sequence[float]]) -> 
         values = history.get(key)
         if values:
             axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    validation = list(history.get("val_heatmap_loss") or [])
+    if validation:
+        best = min(range(len(validation)), key=validation.__getitem__)
+        axes.plot(
+            [best + 1],
+            [validation[best]],
+            linestyle="none",
+            marker="*",
+            markersize=14,
+            color="tab:red",
+            label=f"best: epoch {best + 1}",
+        )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("heatmap loss (Eq. 1)")
-    axes.set_title(files.root.name)
+    axes.set_title(title)
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    with atomic.atomic_path(files.loss_curve, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png")
+    return figure
