@@ -41,7 +41,8 @@ SEARCH = APP / "configs" / "search-cpu.yaml"
 # Module 5 repeats twice at stride 1: its second block has drop-connect, so the run draws
 # random numbers while training and a resume must restore that generator too.
 GENOTYPE = "[[3,1,1,1],[3,1,1,2],[3,1,2,2],[3,1,2,2],[3,2,3,1],[3,1,4,1],[3,1,4,1]]"
-TRAIN_SETS = ["train.epochs=3", "train.steps_per_epoch=3", "train.val_steps=1",
+TRAIN_EPOCHS = 3
+TRAIN_SETS = [f"train.epochs={TRAIN_EPOCHS}", "train.steps_per_epoch=3", "train.val_steps=1",
               f"model.genotype={GENOTYPE}"]  # fmt: skip
 SEARCH_SETS = ["search.generations=1", "search.children=2", "search.parents=2",
                "search.ancestor_epochs=2", "search.child_epochs=2", "search.workers=2",
@@ -79,11 +80,21 @@ def run_to_end(cmd: list[str], log: Path) -> float:
     return time.monotonic() - started
 
 
-def run_and_kill(cmd: list[str], after: float, log: Path) -> tuple[bool, int]:
-    """Starts `cmd` in its own process group, SIGKILLs the group `after` seconds later;
+def run_and_kill(
+    cmd: list[str], after: float, log: Path, checkpoint: tuple[Path, int] | None = None
+) -> tuple[bool, int]:
+    """Starts `cmd` in its own process group, SIGKILLs the group `after` seconds later (after
+    the run's `checkpoint` state file holds epoch k or more, when `checkpoint` = (file, k));
     returns (whether it was still running, the group id)."""
     with open(log, "a") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=out, env=ENV, start_new_session=True)
+    if checkpoint is not None:
+        state, epochs = checkpoint
+        while process.poll() is None:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if json.loads(state.read_text())["epoch"] >= epochs:
+                    break
+            time.sleep(0.05)
     deadline = time.monotonic() + after
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
@@ -184,6 +195,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--cases", default="train,search")
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of /tmp")
+    parser.add_argument(
+        "--after-checkpoint",
+        action="store_true",
+        help="train: kill 0-8 s after a random epoch's checkpoint (so every rerun resumes)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = args.keep or Path(tempfile.mkdtemp(prefix="kill-resume-"))
@@ -215,8 +231,14 @@ def main() -> int:
         for index in range(args.kills):
             folder = root / f"{case}-{index:02d}"
             shutil.rmtree(folder, ignore_errors=True)
-            moment = rng.uniform(0.0, wall)
-            running, group = run_and_kill(command(case, folder, data), moment, log)
+            checkpoint = None
+            if args.after_checkpoint and case == "train":
+                epoch = rng.randint(1, TRAIN_EPOCHS - 1)
+                checkpoint = (folder / "checkpoint" / "state.json", epoch)
+                moment = rng.uniform(0.0, 8.0)
+            else:
+                moment = rng.uniform(0.0, wall)
+            running, group = run_and_kill(command(case, folder, data), moment, log, checkpoint)
             orphans = group_alive(group)
             for pid in orphans:  # do not let an orphan spoil the next runs
                 os.kill(pid, signal.SIGKILL)
@@ -231,8 +253,9 @@ def main() -> int:
             counts["leftovers"] += len(left)
             verdict = "bit-identical" if not problems else "; ".join(problems)
             rerun = time.monotonic() - resumed
+            when = f"epoch {checkpoint[1]}'s checkpoint + " if checkpoint else ""
             print(
-                f"{case} #{index}: SIGKILL at {moment:5.1f} s"
+                f"{case} #{index}: SIGKILL at {when}{moment:5.1f} s"
                 f"{'' if running else ' (had already ended)'}, rerun {rerun:5.1f} s: "
                 f"{verdict}; {len(orphans)} processes left; {len(left)} temporary files left"
                 + (f" {left}" if left else "")
