@@ -1,7 +1,8 @@
 """The search against random sampling of the same space, at equal training budget.
 
-Both runs train the same number of networks on the same synthetic people at 64x48 and spend
-the same total epochs. The search is `evopose search` (the demo's config): an ancestor
+Both runs train the same number of networks on the same synthetic people at the demo's search
+resolution (64x48, every network built as its genes say: phi = 0) and spend the same total
+epochs. The search is `evopose search` (the demo's config): an ancestor
 trained e0 epochs, then generations of children that inherit their parents' weights and
 train e epochs. Random sampling draws genotypes uniformly from the EvoPose2D space
 (posenets' bounds: kernel, repeats, channels, strides) and trains each from scratch for the
@@ -25,7 +26,7 @@ import posenets
 from evopose.config import Config
 from evopose.datasets import write_synthetic_dataset
 from evopose.demo import IMAGE_SIZE, demo_config
-from evopose.search.evaluation import TrainCandidate
+from evopose.search.evaluation import TrainCandidate, search_resolution
 from evopose.search.run import fitness_of, run_search
 from evopose.search.space import EvoPoseSpace
 
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, help="search generations (2)")
     parser.add_argument("--children", type=int, help="children per generation (3)")
     parser.add_argument("--images", type=int, nargs=2, metavar=("TRAIN", "VAL"))
+    parser.add_argument("--ancestor-epochs", type=int, help="e0 (the demo's)")
+    parser.add_argument("--child-epochs", type=int, help="e (the demo's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench/out/search_vs_random"))
     args = parser.parse_args()
@@ -60,6 +63,10 @@ def main() -> None:
     ]
     if args.quick:
         overrides += ["search.ancestor_epochs=2", "search.child_epochs=1"]
+    if args.ancestor_epochs:
+        overrides.append(f"search.ancestor_epochs={args.ancestor_epochs}")
+    if args.child_epochs:
+        overrides.append(f"search.child_epochs={args.child_epochs}")
     config = demo_config(out, overrides, data_root=data_root)
     s = config.search
     networks = 1 + s.generations * s.children
@@ -77,7 +84,8 @@ def main() -> None:
 
     started = time.perf_counter()
     fitness = fitness_of(config)
-    space = EvoPoseSpace(config.model.genotype)
+    resolution = search_resolution(config)
+    space = EvoPoseSpace(config.model.genotype, resolution=resolution)
     rng = np.random.default_rng([args.seed, 7])
     sampled = []
     for index in range(networks):
@@ -112,7 +120,8 @@ def main() -> None:
     print(
         f"\nbest fitness, random / search = {best_random[0] / best.fitness:.2f} (lower is "
         f"better; {result.reason}); {images[0]}/{images[1]} synthetic train/val images, input "
-        f"64x48, batch {config.train.batch_size}, T={s.target:g}, Gamma={s.gamma:g}, seed "
+        f"{resolution[0]}x{resolution[1]} (phi = 0), batch {config.train.batch_size}, "
+        f"T={s.target:g}, Gamma={s.gamma:g}, seed "
         f"{args.seed}; {platform.machine()} with {os.cpu_count()} CPUs"
     )
 

@@ -2,8 +2,9 @@
 (SPEC section 1) starts close to its parent and trains to a lower loss than the same child
 trained from scratch for the same epochs.
 
-A parent EvoPose2D (the demo's slim ancestor, 64x48) is trained on synthetic people; random
-one-gene mutations of it are each trained the same few epochs twice, once with the parent's
+A parent EvoPose2D (the demo's slim ancestor, built as written at 64x48) is trained on
+synthetic people; random one-gene mutations of it (each a new network: mutations that change no
+layer are redrawn) are each trained the same few epochs twice, once with the parent's
 weights transferred (weightxfer) and once from random initialisation (same seed, same
 batches). Reported per child: the share of parameters inherited, how much of the parent's
 function survives the transfer (cosine similarity of the heatmaps with the parent's, and the
@@ -33,7 +34,7 @@ from evopose.datasets import TRAIN, dataset_info, make_train_data, write_synthet
 from evopose.demo import IMAGE_SIZE, demo_config
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.models import build_model, load_model
-from evopose.search.evaluation import candidate_config
+from evopose.search.evaluation import candidate_config, search_resolution
 from evopose.search.space import EvoPoseSpace, describe_mutation
 from evopose.training import train
 from evosearch import GenotypeSet
@@ -69,7 +70,8 @@ def main() -> None:
         )
     base = demo_config(out, data_root=data_root)
     keypoints = dataset_info(base, TRAIN).num_keypoints
-    space = EvoPoseSpace(base.model.genotype)
+    resolution = search_resolution(base)
+    space = EvoPoseSpace(base.model.genotype, resolution=resolution)
     parent_genotype = space.ancestor()
 
     parent_config = candidate_config(base, parent_genotype, parent_epochs, SEED)
@@ -101,7 +103,8 @@ def main() -> None:
     print(summary(rows, child_epochs))
     print(
         f"\nparent {parent_epochs} epochs, {children} children x {child_epochs} epochs x 2, "
-        f"{images[0]}/{images[1]} synthetic train/val images, input 64x48, batch "
+        f"{images[0]}/{images[1]} synthetic train/val images, input "
+        f"{resolution[0]}x{resolution[1]} (phi = 0), batch "
         f"{base.train.batch_size}; {time.perf_counter() - started:.0f} s on {platform.machine()} "
         f"with {os.cpu_count()} CPUs"
     )
