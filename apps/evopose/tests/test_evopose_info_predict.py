@@ -121,7 +121,8 @@ def test_predict_on_a_corrupt_image_is_one_line_and_writes_nothing(trained_run, 
     )
     assert code == 2
     assert capsys.readouterr().err == (
-        f"evopose: error: INPUT: '{broken}' cannot be read as an image (corrupt or unsupported)\n"
+        f"evopose: error: INPUT: '{broken}' is a truncated JPEG (no end-of-image marker); "
+        "copy or export it again\n"
     )
     assert not out.exists()
 

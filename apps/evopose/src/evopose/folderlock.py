@@ -1,9 +1,10 @@
 """One owner per folder: a run or search folder is held by one evopose process at a time.
 
 `hold_folder(path)` takes an exclusive `fcntl.flock` on `path/.evopose.lock` for a block, and
-`claim_folder(path)` for the rest of the process; either writes the holder's pid into the file.
-The kernel drops the lock when the holder exits in any way (SIGKILL included), so a lock file
-left by a killed run never blocks a rerun; a second process that asks while the holder lives
+`claim_folder(path)` for the rest of the process; either writes the holder's pid into the file,
+and removes the file when it lets go, so a finished folder holds no lock file. The kernel drops
+the lock when the holder exits in any way (SIGKILL included), so a lock file left by a killed
+run never blocks a rerun; a second process that asks while the holder lives
 is refused at once with one line naming the folder and the pid. Where `fcntl` is missing
 (Windows) folders are not locked.
 """
@@ -38,8 +39,7 @@ def hold_folder(folder: str | Path, what: str = "folder") -> Iterator[Path]:
     try:
         yield folder
     finally:
-        if fd is not None:
-            os.close(fd)  # releases the lock
+        _unlock(folder, fd)
 
 
 def claim_folder(folder: str | Path, what: str = "folder") -> Path:
@@ -57,9 +57,8 @@ def claim_folder(folder: str | Path, what: str = "folder") -> Path:
 
 def release_folder(folder: str | Path) -> None:
     """Gives up a `claim_folder` claim (nothing when this process holds no claim on it)."""
-    fd = _CLAIMED.pop(Path(folder).resolve(), None)
-    if fd is not None:
-        os.close(fd)
+    key = Path(folder).resolve()
+    _unlock(key, _CLAIMED.pop(key, None))
 
 
 def _lock(folder: Path, what: str) -> int | None:
@@ -70,7 +69,18 @@ def _lock(folder: Path, what: str) -> int | None:
     except ImportError:  # pragma: no cover (Windows)
         log.debug("no fcntl here; %s is not locked", folder)
         return None
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    while True:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _flock(fcntl, fd, folder, what)
+        if _same_file(fd, folder / LOCK_NAME):
+            break
+        os.close(fd)  # locked a file its last holder removed on letting go: take the new one
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _flock(fcntl, fd: int, folder: Path, what: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -84,9 +94,27 @@ def _lock(folder: Path, what: str) -> int | None:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _unlock(folder: Path, fd: int | None) -> None:
+    """Removes the lock file (still holding it, so no other process holds that file), then
+    lets go of the lock."""
+    if fd is None:
+        return
+    try:
+        if _same_file(fd, folder / LOCK_NAME):
+            (folder / LOCK_NAME).unlink()
+    except OSError:  # the folder may have been removed (an unfinished run cleaned up)
+        pass
+    finally:
+        os.close(fd)
 
 
 def is_lock_file(path: Path) -> bool:
