@@ -61,6 +61,8 @@ def test_eager_vs_graph_covers_every_public_tensorflow_function_of_posedata(repo
         "make_synthetic_coco",
         "read_manifest",
         "heatmap_sigma",
+        "keypoint_set",  # keypoint descriptions: plain data
+        "find_keypoint_set",
         "check_graph_geometry",  # runs graph code itself; tested below
         "make_dataset",  # the pipeline test above runs it in graph mode
         "crop_jpeg",  # tf.functions over crop_transform + crop_image (held to the pipeline)
