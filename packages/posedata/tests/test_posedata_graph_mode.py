@@ -112,3 +112,14 @@ def test_graph_code_never_unstacks_or_splits_a_tensor():
         if any(call in line for call in ("tf.unstack(", "tf.split(", "tf.raw_ops.Unpack("))
     ]
     assert offenders == []
+
+
+def test_geometry_check_runs_while_a_tf_function_is_traced():
+    import tensorflow as tf
+
+    @tf.function
+    def traced() -> tf.Tensor:
+        error = posedata.check_graph_geometry()  # lifted out of the graph being built
+        return tf.constant(error)
+
+    assert float(traced()) < PX

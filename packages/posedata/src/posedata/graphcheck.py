@@ -84,7 +84,8 @@ def check_graph_geometry() -> float:
     results must match the float64 reference within `TOLERANCE_PX`. Returns the largest
     difference seen (pixels). The answer is computed once per process.
     """
-    error, where = _graph_error()
+    with tf.init_scope():  # eagerly, also when called while a tf.function is being traced
+        error, where = _graph_error()
     if error > TOLERANCE_PX:
         setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default)")
         raise GraphMiscompileError(
