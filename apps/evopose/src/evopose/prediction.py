@@ -317,12 +317,7 @@ def read_boxes(
     overlap a higher-scoring one by more than that IoU are dropped too.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"--boxes: no such file '{path}'") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"--boxes: '{path}' is not readable JSON ({error})") from None
+    data = _read_json(path, "--boxes")
     boxes: dict[str, list[list[float]]] = {}
     if isinstance(data, dict) and {"images", "annotations"} <= data.keys():
         raise DataError(
@@ -402,15 +397,20 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _read_json(path: Path, flag: str) -> Any:
+    """The JSON in `path`; a DataError naming `flag` and the file when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{flag}: no such file '{path}'") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{flag}: '{path}' is not readable JSON ({error})") from None
+
+
 def _image_names(annotations: Path) -> dict[int, str]:
     """Image file names (their last part, as predict keys images) by id, from a COCO
     annotation file."""
-    try:
-        data = json.loads(annotations.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"--annotations: no such file '{annotations}'") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"--annotations: '{annotations}' is not readable JSON ({error})") from None
+    data = _read_json(annotations, "--annotations")
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
         raise DataError(f"--annotations: '{annotations}' has no 'images' list (COCO format)")
