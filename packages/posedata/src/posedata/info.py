@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from posedata.errors import DataError
@@ -36,10 +36,13 @@ _COCO_SKELETON = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )  # fmt: skip
-# Per-keypoint OKS sigmas of the COCO keypoint evaluation.
-_COCO_SIGMAS = (
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-    0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+# Per-keypoint OKS sigmas of the COCO keypoint evaluation, computed as pycocotools computes them
+# (tenths divided by 10) so that the floats equal `COCOeval().params.kpt_oks_sigmas` bit for bit
+# (`0.026` and `0.26 / 10` differ in the last bit); tests/test_integration_oks_sigmas.py holds it.
+_COCO_SIGMAS = tuple(
+    tenths / 10.0
+    for tenths in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72,
+                   0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89)
 )  # fmt: skip
 # Name parts that mark an upper-body keypoint when a dataset does not list its upper body.
 _UPPER_BODY_WORDS = (
@@ -119,12 +122,15 @@ class DatasetInfo:
         """Build from a small description (the keys of `to_dict`; skeleton and sigmas optional)."""
         try:
             names = tuple(str(n) for n in data["keypoint_names"])
+            default_sigmas = [_DEFAULT_SIGMA] * len(names)
             return cls(
                 keypoint_names=names,
                 flip_pairs=tuple((int(a), int(b)) for a, b in data["flip_pairs"]),
                 upper_body=tuple(int(i) for i in data["upper_body"]),
                 skeleton=tuple((int(a), int(b)) for a, b in data.get("skeleton", ())),
-                sigmas=tuple(float(s) for s in data.get("sigmas", [_DEFAULT_SIGMA] * len(names))),
+                sigmas=_official_sigmas(
+                    names, tuple(float(s) for s in data.get("sigmas", default_sigmas))
+                ),
                 name=str(data.get("name", "keypoints")),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -300,9 +306,10 @@ CROWDPOSE = _preset(
     "crowdpose",
     _CROWDPOSE_KEYPOINTS,
     (*_LIMBS, *_TORSO, ("head", "neck"), ("right_shoulder", "neck"), ("left_shoulder", "neck")),
-    # The CrowdPose API's sigmas (crowdposetools, xtcocotools 'keypoints_crowd').
-    (0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
-     0.079, 0.079),
+    # The CrowdPose API's sigmas (crowdposetools, xtcocotools 'keypoints_crowd'), computed as
+    # they compute them (tenths / 10).
+    tuple(tenths / 10.0 for tenths in (0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87,
+                                        0.87, 0.89, 0.89, 0.79, 0.79)),
 )  # fmt: skip
 """CrowdPose's 14 keypoints (its annotation files' names and order) and its OKS sigmas."""
 
@@ -343,7 +350,7 @@ POSETRACK18 = _preset(
 )  # fmt: skip
 """PoseTrack18's 17 keypoints (head_bottom and head_top where COCO has eyes) and sigmas."""
 
-OCHUMAN = DatasetInfo.from_dict({**COCO_PERSON.to_dict(), "name": "ochuman"})
+OCHUMAN = replace(COCO_PERSON, name="ochuman")
 """OCHuman: COCO's 17 keypoints, flip pairs, skeleton and sigmas."""
 
 KEYPOINT_SETS: dict[str, DatasetInfo] = {
@@ -360,6 +367,18 @@ KEYPOINT_SETS: dict[str, DatasetInfo] = {
 _ALTERNATE_NAMES = {
     tuple("top_head" if n == "head" else n for n in _CROWDPOSE_KEYPOINTS): "crowdpose",
 }
+
+
+def _official_sigmas(names: Sequence[str], sigmas: tuple[float, ...]) -> tuple[float, ...]:
+    """A known set's own sigma floats when `sigmas` are those values up to rounding (a manifest
+    or model written before the sigmas were computed as the official tools compute them), so
+    evaluation always passes the official values bit for bit; otherwise `sigmas` unchanged."""
+    known = find_keypoint_set(names)
+    if known is None or len(known.sigmas) != len(sigmas):
+        return sigmas
+    if all(abs(a - b) <= 1e-12 for a, b in zip(known.sigmas, sigmas, strict=True)):
+        return known.sigmas
+    return sigmas
 
 
 def keypoint_set(name: str) -> DatasetInfo:
