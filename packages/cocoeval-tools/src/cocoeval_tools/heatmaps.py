@@ -1,4 +1,9 @@
-"""Heatmap decoding and the flip test, vectorised over a batch (NHWK arrays, numpy only)."""
+"""Heatmap decoding and the flip test, vectorised over a batch (NHWK arrays, numpy only).
+
+The decoding half of the heatmap codec; posedata encodes training targets by the same contract
+(peak 255, sigma, centre rounding, output stride: the repository README's "Contracts between
+packages", SPEC.md sections 3 and 6).
+"""
 
 from __future__ import annotations
 

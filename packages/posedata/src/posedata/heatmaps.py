@@ -1,4 +1,9 @@
-"""Heatmap targets: one Gaussian per keypoint, peak 255, computed for a whole batch at once."""
+"""Heatmap targets: one Gaussian per keypoint, peak 255, computed for a whole batch at once.
+
+The encoding half of the heatmap codec; cocoeval-tools decodes by the same contract (peak,
+sigma, centre rounding, output stride: the repository README's "Contracts between packages",
+SPEC.md sections 3 and 6).
+"""
 
 from __future__ import annotations
 
