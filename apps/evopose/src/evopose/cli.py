@@ -114,10 +114,27 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
             "evopose data convert --split val --annotations person_keypoints_val2017.json "
             "--images val2017 --detections COCO_val2017_detections_AP_H_56_person.json "
             "--out data/coco",
+            "evopose data convert --format mpii --split val --annotations mpii_val.json "
+            "--images mpii/images --head-boxes gt_valid.mat --out data/mpii",
         ),
     )
     convert.add_argument("--split", choices=("train", "val"), required=True, help="which split")
-    convert.add_argument("--annotations", required=True, type=Path, help="COCO keypoints JSON")
+    convert.add_argument(
+        "--annotations", required=True, type=Path, help="COCO keypoints JSON (or MPII's JSON)"
+    )
+    convert.add_argument(
+        "--format",
+        choices=("coco", "mpii"),
+        default="coco",
+        help="annotation format: COCO keypoints (default) or MPII's own JSON (mpii_train.json, "
+        "mpii_val.json as HRNet and mmpose distribute them)",
+    )
+    convert.add_argument(
+        "--head-boxes",
+        type=Path,
+        help="with --format mpii: MPII's head boxes for PCKh (gt_valid.mat / mpii_gt_val.mat, "
+        "or a JSON list of [x1, y1, x2, y2]); default: the head_top-upper_neck segment",
+    )
     convert.add_argument("--images", required=True, type=Path, help="folder of the JPEG images")
     convert.add_argument(
         "--detections",
@@ -236,6 +253,17 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "--min-score", type=float, default=0.2, help="hide keypoints scoring below this"
     )
     _add_keypoints_argument(predict, "default: the description stored in the model")
+    predict.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "tflite", "onnxruntime"),
+        default="auto",
+        help="where the network runs (all exact float32): auto takes the fastest installed, "
+        "a static-batch TFLite/XNNPACK export (made once and cached), else ONNX Runtime, "
+        "else Keras",
+    )
+    predict.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads of the runtime (default: all)"
+    )
     predict.set_defaults(handler=_run_predict)
 
 
@@ -268,6 +296,12 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--weights", required=True, type=Path, help="a .keras model")
     export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
     export.add_argument("--out", type=Path, help="output path (default: beside the weights)")
+    export.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="a fixed batch size (tflite: XNNPACK then runs the transposed convolutions too)",
+    )
     export.set_defaults(handler=_run_export)
 
 
@@ -279,18 +313,40 @@ def _run_convert(args: argparse.Namespace) -> int:
     _require_dir(args.images, "--images")
     if args.detections is not None:
         _require_file(args.detections, "--detections")
-    from evopose.datasets import convert_coco_dataset
+    if args.format == "mpii":
+        if args.keypoints not in (None, "mpii"):
+            raise EvoposeError(
+                f"--format mpii has MPII's keypoints, not --keypoints {args.keypoints}"
+            )
+        if args.head_boxes is not None:
+            _require_file(args.head_boxes, "--head-boxes")
+        from evopose.datasets import convert_mpii_dataset
 
-    counts = convert_coco_dataset(
-        annotations=args.annotations,
-        images=args.images,
-        out=args.out,
-        split=args.split,
-        detections=args.detections,
-        shard_size=args.shard_size,
-        overwrite=args.overwrite,
-        keypoints=args.keypoints,
-    )
+        counts = convert_mpii_dataset(
+            annotations=args.annotations,
+            images=args.images,
+            out=args.out,
+            split=args.split,
+            head_boxes=args.head_boxes,
+            detections=args.detections,
+            shard_size=args.shard_size,
+            overwrite=args.overwrite,
+        )
+    else:
+        if args.head_boxes is not None:
+            raise EvoposeError("--head-boxes belongs to --format mpii")
+        from evopose.datasets import convert_coco_dataset
+
+        counts = convert_coco_dataset(
+            annotations=args.annotations,
+            images=args.images,
+            out=args.out,
+            split=args.split,
+            detections=args.detections,
+            shard_size=args.shard_size,
+            overwrite=args.overwrite,
+            keypoints=args.keypoints,
+        )
     for split, manifest in counts.items():
         c = manifest["counts"]
         print(
@@ -356,10 +412,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     import posedata
 
     posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
-    from evopose.evaluation import evaluate_model, format_metrics
+    from evopose.evaluation import evaluate_model
 
     report = evaluate_model(config, args.weights, limit=args.limit, results_path=args.out)
-    print(format_metrics(report.metrics))
+    print(report.text())  # format_metrics(report.metrics), and PCKh when measured
     print(f"results: {report.results_path}")
     return 0
 
@@ -374,6 +430,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         _require_file(args.annotations, "--annotations")
         if args.boxes is None:
             raise EvoposeError("--annotations names the images of --boxes; give --boxes too")
+    if args.threads is not None and args.threads < 1:
+        raise EvoposeError(f"--threads {args.threads}: must be at least 1")
     from evopose.prediction import predict_path
 
     summary = predict_path(
@@ -386,6 +444,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         box_score=args.box_score,
         box_nms=args.box_nms,
+        runtime=args.runtime,
+        threads=args.threads,
     )
     for line in summary:
         print(line)
@@ -406,10 +466,12 @@ def _run_export(args: argparse.Namespace) -> int:
     _require_file(args.weights, "--weights")
     from evopose.export import export_model
 
-    report = export_model(args.weights, args.format, args.out)
+    report = export_model(args.weights, args.format, args.out, batch=args.batch)
+    batch = f" (static batch {report.batch})" if report.batch else ""
     print(
-        f"{report.path}: {report.format} export; reloaded outputs differ from Keras by at most "
-        f"{report.max_abs_diff:.3g} (tolerance {report.tolerance:g})"
+        f"{report.path}: {report.format} export{batch}; reloaded outputs differ from Keras by at "
+        f"most {report.max_abs_diff:.3g}, {report.relative_diff:.2g} of the outputs' scale "
+        f"{report.output_scale:.3g} (tolerance {report.tolerance:g} of it)"
     )
     if report.keypoints:
         print(f"keypoints: {report.keypoints}")
@@ -478,7 +540,8 @@ def _require_local_data(config) -> None:
 # notice before its logging starts; TF_CPP_MIN_LOG_LEVEL does not reach all of them.
 _NATIVE_LOG_LINE = re.compile(
     rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [^\]\s]+:\d+\] |WARNING: All log messages before "
-    rb"absl::InitializeLog\(\) is called are written to STDERR)"
+    rb"absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
 
 

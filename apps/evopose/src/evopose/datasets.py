@@ -4,7 +4,6 @@ A dataset folder (`data.root`) holds posedata's split folders: `train/` and `val
 (ground-truth boxes) and `val-dets/` (detector boxes, for AP), each with a `manifest.json`.
 """
 
-import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -54,7 +53,7 @@ def dataset_info(config: Config, split: str = VAL) -> posedata.DatasetInfo:
 
 def augment_config(config: Config) -> posedata.AugmentConfig:
     """The config's augmentation as posedata's `AugmentConfig`."""
-    return posedata.AugmentConfig(**dataclasses.asdict(config.data.augment))
+    return config.data.augment.to_posedata()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -174,6 +173,52 @@ def convert_coco_dataset(
                 raise DataError(str(error).replace("overwrite=True", "--overwrite")) from None
         _warn_skipped(manifests[name], out / name)
     return manifests
+
+
+MPII_FOLDER = "annotations"  # `data convert --format mpii`: its COCO-format annotation files
+
+
+def convert_mpii_dataset(
+    *,
+    annotations: Path,
+    images: Path,
+    out: Path,
+    split: str,
+    head_boxes: Path | None = None,
+    detections: Path | None = None,
+    shard_size: int = 1024,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Converts one split of MPII's own JSON annotations (HRNet's and mmpose's format): first
+    to a COCO keypoints file `out/annotations/<split>.coco.json` (MPII's 16 keypoints, boxes from
+    centre and scale, each person's head size for PCKh; see `posedata.mpii`), then to
+    TFRecords as `convert_coco_dataset` does; returns the manifests by split folder name."""
+    from posedata.mpii import mpii_to_coco
+
+    for path, what in ((annotations, "--annotations"), (head_boxes, "--head-boxes")):
+        if path is not None and not path.is_file():
+            raise DataError(f"{what}: no such file '{path}'")
+    if not images.is_dir():
+        raise DataError(f"--images: no such folder '{images}'")
+    coco_file = out / MPII_FOLDER / f"{split}.coco.json"
+    conversion = mpii_to_coco(annotations, images, coco_file, head_boxes=head_boxes)
+    log.info(
+        "%s: %d people on %d images as COCO keypoints (head size: %s)",
+        coco_file,
+        conversion.annotations,
+        conversion.images,
+        conversion.head_size,
+    )
+    return convert_coco_dataset(
+        annotations=coco_file,
+        images=images,
+        out=out,
+        split=split,
+        detections=detections,
+        shard_size=shard_size,
+        overwrite=overwrite,
+        keypoints="mpii",
+    )
 
 
 def write_synthetic_dataset(

@@ -1,6 +1,7 @@
 """The full evaluation protocol (SPEC section 6): crops of detector (or ground-truth) boxes,
 flip test, heatmap decoding, mapping back to the image, rescoring, optional OKS-NMS, COCO
-results JSON and OKS AP/AR from pycocotools."""
+results JSON and OKS AP/AR from pycocotools; and PCKh@0.5, MPII's metric, when the ground truth
+holds each person's head size (`evopose data convert --format mpii` stores it)."""
 
 import logging
 from collections.abc import Sequence
@@ -30,6 +31,15 @@ class EvalReport:
     metrics_path: Path
     images: int
     instances: int
+    pckh: cocoeval_tools.PCKhResult | None = None  # with ground-truth boxes and head sizes
+    keypoint_names: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """The OKS metrics table, and PCKh by body part when it was computed."""
+        tables = [self.metrics.table()]
+        if self.pckh is not None:
+            tables.append(self.pckh.table(self.keypoint_names))
+        return "\n\n".join(tables)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Poses:
     image_ids: np.ndarray  # (N,)
     keypoints: np.ndarray  # (N, K, 3): x, y, keypoint score
     box_scores: np.ndarray  # (N,)
+    instance_ids: np.ndarray  # (N,): annotation ids with ground-truth boxes
 
 
 def evaluate_model(
@@ -61,7 +72,8 @@ def evaluate_model(
     folder = split_folder(config, split)
     manifest = posedata.read_manifest(folder)
     annotations = _annotations(config, manifest)
-    ground_truth = _ground_truth(annotations)  # checked now, not after the prediction pass
+    annotation_data = _read_annotations(annotations)
+    ground_truth = _ground_truth(annotations, annotation_data)  # checked before predicting
     info = posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(folder))
     if model is None:
         if weights is None:
@@ -117,10 +129,12 @@ def evaluate_model(
     metrics = cocoeval_tools.evaluate(
         ground_truth, results, image_ids=image_ids if limit else None, sigmas=info.sigmas
     )
+    pckh = _pckh(annotation_data, poses, info, protocol.boxes, annotations)
     atomic.write_json(
         metrics_path,
         {
             "metrics": dict(metrics),
+            **({} if pckh is None else {"pckh": _pckh_record(pckh, info, annotation_data)}),
             "boxes": protocol.boxes,
             "flip": protocol.flip,
             "images": len(image_ids),
@@ -131,7 +145,15 @@ def evaluate_model(
         },
     )
     log.info("evaluated %d instances on %d images", len(results), len(image_ids))
-    return EvalReport(metrics, results_path, metrics_path, len(image_ids), len(results))
+    return EvalReport(
+        metrics,
+        results_path,
+        metrics_path,
+        len(image_ids),
+        len(results),
+        pckh,
+        tuple(info.keypoint_names),
+    )
 
 
 def _check_model_keypoints(
@@ -175,7 +197,7 @@ def predict_split(
         shuffle=False,
         seed=0,
     )
-    ids, keypoints, box_scores = [], [], []
+    ids, keypoints, box_scores, instance_ids = [], [], [], []
     seen: set[int] = set()
     from tqdm import tqdm
 
@@ -201,6 +223,7 @@ def predict_split(
         ids.append(batch_ids[keep])
         keypoints.append(np.concatenate([image_coords, scores[..., None]], axis=-1))
         box_scores.append(batch["score"].numpy()[mask][keep])
+        instance_ids.append(batch["instance_id"].numpy()[mask][keep])
     batches.close()
     if not ids:
         raise DataError(f"{folder} holds no instances to evaluate")
@@ -208,6 +231,7 @@ def predict_split(
         image_ids=np.concatenate(ids).astype(np.int64),
         keypoints=np.concatenate(keypoints).astype(np.float64),
         box_scores=np.concatenate(box_scores).astype(np.float64),
+        instance_ids=np.concatenate(instance_ids).astype(np.int64),
     )
 
 
@@ -261,18 +285,22 @@ def _refuse_other_dataset(metrics_path: Path, folder: str) -> None:
         )
 
 
-def _ground_truth(annotations: Path) -> Path | dict:
-    """The annotation file for evaluation: its path, or, when annotations lack 'area' (as
-    CrowdPose's and PoseTrack's do), the file's data with each missing area derived from the
-    box (width x height), with a notice."""
+def _read_annotations(annotations: Path) -> object:
+    """The annotation file's JSON data (a DataError naming the file when it cannot be read)."""
     import json
 
     try:
-        data = json.loads(annotations.read_text(encoding="utf-8"))
+        return json.loads(annotations.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(
             f"annotation file {annotations}: cannot be read as JSON ({error})"
         ) from None
+
+
+def _ground_truth(annotations: Path, data: object) -> Path | dict:
+    """The annotation file for evaluation: its path, or, when annotations lack 'area' (as
+    CrowdPose's and PoseTrack's do), the file's data (`data`, which is changed) with each
+    missing area derived from the box (width x height), with a notice."""
     entries = data.get("annotations") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return annotations  # cocoeval_tools names the problem
@@ -309,3 +337,85 @@ def _annotations(config: Config, manifest: dict) -> Path:
             f"was converted from is gone ('{path}'); set eval.annotations"
         )
     return path
+
+
+PCKH_THRESHOLD = 0.5
+
+
+def _pckh(
+    data: object,
+    poses: Poses,
+    info: posedata.DatasetInfo,
+    boxes: str,
+    annotations: Path,
+) -> cocoeval_tools.PCKhResult | None:
+    """PCKh@0.5 of the poses against the ground truth when its annotations hold `head_size`
+    (as `evopose data convert --format mpii` writes them) and the boxes were the ground
+    truth's (MPII's protocol; each pose is then one annotation's); else None, with a notice
+    for an MPII dataset. MPII's mean leaves out pelvis and thorax."""
+    entries = data.get("annotations") if isinstance(data, dict) else None
+    with_heads = {
+        int(a["id"]): a
+        for a in entries or ()
+        if isinstance(a, dict) and isinstance(a.get("head_size"), int | float) and "id" in a
+    }
+    if not with_heads:
+        if info.name == "mpii":
+            log.warning(
+                "annotation file %s: no 'head_size' in its annotations, so no PCKh (MPII's "
+                "metric); convert MPII's own JSON files with `evopose data convert --format mpii`",
+                annotations,
+            )
+        return None
+    if boxes != "ground_truth":
+        log.warning(
+            "PCKh (MPII's metric) is measured on ground-truth boxes; rerun with "
+            "`--boxes ground_truth` for it"
+        )
+        return None
+    rows = [
+        i
+        for i, instance in enumerate(poses.instance_ids)
+        if with_heads.get(int(instance), {}).get("head_size", 0) > 0
+    ]
+    if len(rows) < len(poses.instance_ids):
+        log.warning(
+            "PCKh: %d of %d people have no head size (no labelled head) and are left out",
+            len(poses.instance_ids) - len(rows),
+            len(poses.instance_ids),
+        )
+    if not rows:
+        return None
+    chosen = [with_heads[int(poses.instance_ids[i])] for i in rows]
+    truth = np.array([a["keypoints"] for a in chosen], dtype=np.float64)
+    truth = truth.reshape(len(rows), info.num_keypoints, 3)
+    exclude = [
+        info.keypoint_names.index(name)
+        for name in cocoeval_tools.MPII_MEAN_EXCLUDED
+        if name in info.keypoint_names
+    ]
+    return cocoeval_tools.pckh(
+        poses.keypoints[rows],
+        truth,
+        [float(a["head_size"]) for a in chosen],
+        threshold=PCKH_THRESHOLD,
+        exclude=exclude,
+    )
+
+
+def _pckh_record(pckh: cocoeval_tools.PCKhResult, info: posedata.DatasetInfo, data: object) -> dict:
+    """PCKh for the metrics JSON: the mean, by body part and per keypoint (percent), the
+    counts and how the head sizes were made."""
+    header = data.get("info") if isinstance(data, dict) else None
+    per_keypoint = [None if np.isnan(v) else float(v) for v in pckh.per_keypoint]
+    return {
+        "threshold": pckh.threshold,
+        "mean": None if np.isnan(pckh.mean) else pckh.mean,
+        "by_part": {
+            k: (None if np.isnan(v) else v) for k, v in pckh.by_part(info.keypoint_names).items()
+        },
+        "per_keypoint": dict(zip(info.keypoint_names, per_keypoint, strict=True)),
+        "counts": dict(zip(info.keypoint_names, map(int, pckh.counts), strict=True)),
+        "excluded_from_mean": [info.keypoint_names[i] for i in pckh.excluded],
+        "head_size": (header or {}).get("head_size", "head_size of each annotation"),
+    }
