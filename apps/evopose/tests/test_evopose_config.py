@@ -1,12 +1,14 @@
 """The config system: YAML -> frozen dataclasses, strict validation, overrides, shipped configs."""
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from evopose.config import (
+    AugmentPreset,
     Config,
     apply_overrides,
     config_from_dict,
@@ -70,8 +72,54 @@ def test_integers_are_accepted_where_a_number_is_expected(tmp_path):
 
 
 def test_out_of_range_value_is_rejected(tmp_path):
-    with pytest.raises(ConfigError, match=r"data\.augment\.flip_prob: 1\.5 is out of range"):
-        load_config(write(tmp_path, "model: {name: x}\ndata: {augment: {flip_prob: 1.5}}\n"))
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 0 is out of range"):
+        load_config(write(tmp_path, "model: {name: x}\ntrain: {batch_size: 0}\n"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("scale_factor", "1.0", "1.0 must be in [0, 1)"),  # the app once let this through
+        ("flip_prob", "1.5", "1.5 must be in [0, 1]"),
+        ("rotation_max", "200", "200.0 must be in [0, 180]"),
+        ("half_body_padding", "0", "0.0 must be > 0"),
+    ],
+)
+def test_augmentation_is_checked_at_load_by_posedatas_bounds_naming_key_and_file(
+    tmp_path, key, value, problem
+):
+    path = write(tmp_path, f"model: {{name: x}}\ndata: {{augment: {{{key}: {value}}}}}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: data.augment.{key}: {problem}"
+    base = write(tmp_path, "model: {name: x}\n", "base.yaml")
+    with pytest.raises(ConfigError) as error:  # an override is checked alike
+        load_config(base, [f"data.augment.{key}={value}"])
+    assert str(error.value) == f"{base}: data.augment.{key}: {problem}"
+
+
+def test_the_apps_augmentation_keys_defaults_and_presets_are_posedatas(tmp_path):
+    import posedata
+
+    augment = load_config(write(tmp_path, "model: {name: x}\n")).data.augment
+    assert augment.preset == "paper"
+    assert augment.to_posedata() == posedata.AugmentConfig.paper()
+    assert set(typing.get_args(AugmentPreset)) == set(posedata.AUGMENT_PRESETS)
+
+
+def test_the_reference_preset_fills_the_keys_the_file_leaves_out(tmp_path):
+    import posedata
+
+    text = "model: {name: x}\ndata: {augment: {preset: reference, rotation_prob: 0.0}}\n"
+    config = load_config(write(tmp_path, text))
+    expected = dataclasses.replace(posedata.AugmentConfig.reference(), rotation_prob=0.0)
+    assert config.data.augment.to_posedata() == expected
+    assert load_config(write(tmp_path, dump_config(config), "again.yaml")) == config
+
+
+def test_an_unknown_preset_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.augment\.preset: expected one of 'paper'"):
+        load_config(write(tmp_path, "model: {name: x}\ndata: {augment: {preset: authors}}\n"))
 
 
 def test_choice_outside_the_allowed_values_is_rejected(tmp_path):

@@ -7,6 +7,7 @@ directory of the command.
 """
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+import posedata  # plain Python at import (TensorFlow loads on first use of its pipeline)
 from evopose.errors import ConfigError
 
 Gene = tuple[int, int, int, int]
@@ -40,16 +42,58 @@ class ModelConfig:
     search_resolution: tuple[int, int] | None = None
 
 
+AugmentPreset = Literal["paper", "reference", "flip_only", "none"]  # posedata.AUGMENT_PRESETS
+
+
+def _augment(name: str) -> Any:
+    """An augmentation key: posedata's default, checked by posedata's bounds (one statement)."""
+    return field(
+        default=getattr(posedata.AugmentConfig.paper(), name),
+        metadata={"check": functools.partial(posedata.augment_problem, name)},
+    )
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation (SPEC section 5); evaluation never augments."""
+    """Training augmentation (SPEC section 5): posedata's `AugmentConfig`, whose bounds check
+    every value. `preset` supplies the keys the section leaves out: `paper` (the default: flip,
+    scale, rotation), `reference` (the authors' actual training: also half-body for about half
+    of the people, padding 1.875, their upper/lower choice), `flip_only` or `none`. Evaluation
+    never augments."""
 
-    flip_prob: float = field(default=0.5, metadata=_range(0.0, 1.0))
-    scale_factor: float = field(default=0.3, metadata=_range(0.0, 1.0))
-    rotation_prob: float = field(default=0.6, metadata=_range(0.0, 1.0))
-    rotation_std: float = field(default=40.0, metadata=_range(0.0, 180.0))
-    rotation_max: float = field(default=80.0, metadata=_range(0.0, 180.0))
-    half_body_prob: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    preset: AugmentPreset = "paper"
+    flip_prob: float = _augment("flip_prob")
+    scale_factor: float = _augment("scale_factor")
+    rotation_prob: float = _augment("rotation_prob")
+    rotation_std: float = _augment("rotation_std")
+    rotation_max: float = _augment("rotation_max")
+    half_body_prob: float = _augment("half_body_prob")
+    half_body_min_keypoints: int = _augment("half_body_min_keypoints")
+    half_body_padding: float = _augment("half_body_padding")
+    half_body_selection: Literal["balanced", "reference"] = _augment("half_body_selection")
+
+    def __post_init__(self) -> None:
+        try:
+            self.to_posedata()
+        except posedata.DataError as error:
+            raise ConfigError(f"data.augment: {error}") from None
+
+    def to_posedata(self) -> posedata.AugmentConfig:
+        """These settings as posedata's `AugmentConfig` (what the input pipeline draws from)."""
+        return posedata.AugmentConfig(
+            **{
+                f.name: getattr(self, f.name)
+                for f in dataclasses.fields(self)
+                if f.name != "preset"
+            }
+        )
+
+    @staticmethod
+    def preset_values(preset: Any) -> dict[str, Any]:
+        """The values of the preset called `preset` (none for an unknown name: the `preset`
+        key's own check names it)."""
+        values = posedata.AUGMENT_PRESETS.get(preset) if isinstance(preset, str) else None
+        return dataclasses.asdict(values) if values is not None else {}
 
 
 @dataclass(frozen=True)
@@ -257,10 +301,15 @@ def _convert_dataclass(cls: type, data: Any, prefix: str, source: str) -> Any:
             raise ConfigError(
                 f"{source}: unknown key '{prefix}{key}' (known in {section}: {', '.join(fields)})"
             )
+    preset_values = getattr(cls, "preset_values", None)  # keys the section leaves out
+    defaults = preset_values(data.get("preset")) if preset_values is not None else {}
     values = {}
     for name, f in fields.items():
         key = f"{prefix}{name}"
         if name not in data:
+            if name in defaults:
+                values[name] = defaults[name]
+                continue
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{source}: missing required key '{key}'")
             continue
@@ -312,6 +361,10 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
 
 
 def _check_range(value: Any, f: dataclasses.Field, key: str, source: str) -> None:
+    check = f.metadata.get("check")  # a function saying what is wrong with a value, or None
+    problem = check(value) if check is not None and value is not None else None
+    if problem is not None:
+        raise ConfigError(f"{source}: {key}: {value!r} {problem}")
     low, high = f.metadata.get("range", (None, None))
     if value is None or not isinstance(value, int | float):
         return

@@ -4,7 +4,6 @@ A dataset folder (`data.root`) holds posedata's split folders: `train/` and `val
 (ground-truth boxes) and `val-dets/` (detector boxes, for AP), each with a `manifest.json`.
 """
 
-import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -54,7 +53,7 @@ def dataset_info(config: Config, split: str = VAL) -> posedata.DatasetInfo:
 
 def augment_config(config: Config) -> posedata.AugmentConfig:
     """The config's augmentation as posedata's `AugmentConfig`."""
-    return posedata.AugmentConfig(**dataclasses.asdict(config.data.augment))
+    return config.data.augment.to_posedata()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -2,21 +2,13 @@
 
 __version__ = "0.2.0"
 
-from posedata import synthetic
-from posedata.augment import AugmentConfig
-from posedata.convert import SPLITS, check_jpeg, convert_coco, read_manifest
-from posedata.crops import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    crop_image,
-    crop_jpeg,
-    crop_pixels,
-    normalize_images,
-    warp_image,
-)
+from typing import TYPE_CHECKING
+
+# Plain-Python parts load now; everything that needs TensorFlow (or OpenCV) loads on first use,
+# so `import posedata` is cheap: an app can read keypoint descriptions and check augmentation
+# settings before TensorFlow starts.
+from posedata.augment_config import AUGMENT_PRESETS, AugmentConfig, augment_problem
 from posedata.errors import DataError
-from posedata.graphcheck import GraphMiscompileError, check_graph_geometry
-from posedata.heatmaps import encode_heatmaps, heatmap_centres, heatmap_sigma
 from posedata.info import (
     AIC,
     COCO_PERSON,
@@ -29,12 +21,78 @@ from posedata.info import (
     find_keypoint_set,
     keypoint_set,
 )
-from posedata.pipeline import make_dataset
-from posedata.synthetic import SyntheticCoco, make_synthetic_coco
-from posedata.transform import apply_transform, crop_transform, invert_transform, mirror_transform
+
+_LAZY = {  # public name: the module that defines it (imported on first access)
+    "SPLITS": "convert",
+    "check_jpeg": "convert",
+    "convert_coco": "convert",
+    "read_manifest": "convert",
+    "IMAGENET_MEAN": "crops",
+    "IMAGENET_STD": "crops",
+    "crop_image": "crops",
+    "crop_jpeg": "crops",
+    "crop_pixels": "crops",
+    "normalize_images": "crops",
+    "warp_image": "crops",
+    "GraphMiscompileError": "graphcheck",
+    "check_graph_geometry": "graphcheck",
+    "encode_heatmaps": "heatmaps",
+    "heatmap_centres": "heatmaps",
+    "heatmap_sigma": "heatmaps",
+    "make_dataset": "pipeline",
+    "SyntheticCoco": "synthetic",
+    "make_synthetic_coco": "synthetic",
+    "apply_transform": "transform",
+    "crop_transform": "transform",
+    "invert_transform": "transform",
+    "mirror_transform": "transform",
+}
+
+if TYPE_CHECKING:
+    from posedata import synthetic
+    from posedata.convert import SPLITS, check_jpeg, convert_coco, read_manifest
+    from posedata.crops import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        crop_image,
+        crop_jpeg,
+        crop_pixels,
+        normalize_images,
+        warp_image,
+    )
+    from posedata.graphcheck import GraphMiscompileError, check_graph_geometry
+    from posedata.heatmaps import encode_heatmaps, heatmap_centres, heatmap_sigma
+    from posedata.pipeline import make_dataset
+    from posedata.synthetic import SyntheticCoco, make_synthetic_coco
+    from posedata.transform import (
+        apply_transform,
+        crop_transform,
+        invert_transform,
+        mirror_transform,
+    )
+
+
+def __getattr__(name: str) -> object:
+    """Loads a TensorFlow-backed public name (or the `synthetic` module) on first access."""
+    import importlib
+
+    if name == "synthetic":
+        return importlib.import_module("posedata.synthetic")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'posedata' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"posedata.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"synthetic"})
+
 
 __all__ = [
     "AIC",
+    "AUGMENT_PRESETS",
     "COCO_PERSON",
     "CROWDPOSE",
     "IMAGENET_MEAN",
@@ -51,6 +109,7 @@ __all__ = [
     "SyntheticCoco",
     "__version__",
     "apply_transform",
+    "augment_problem",
     "check_graph_geometry",
     "check_jpeg",
     "convert_coco",

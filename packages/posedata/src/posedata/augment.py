@@ -1,58 +1,13 @@
-"""Training augmentation: its configuration and the per-example random draw (stateless)."""
+"""Training augmentation: the per-example random draw (stateless) of an `AugmentConfig`
+(`posedata.augment_config`, which holds the settings, their bounds and the presets)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tensorflow as tf
 
-from posedata.errors import DataError
+from posedata.augment_config import AugmentConfig
 from posedata.info import DatasetInfo
 from posedata.transform import BOX_PADDING
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """SPEC.md's augmentation; the defaults are the full training recipe.
-
-    Flip with probability `flip_prob` (left/right keypoints swapped); crop scale
-    `1 + clip(N(0, 1) * scale_factor, +-scale_factor)`; with probability `rotation_prob` a
-    rotation of `clip(N(0, rotation_std), +-rotation_max)` degrees; half-body with probability
-    `half_body_prob` when more than `half_body_min_keypoints` keypoints are visible.
-    """
-
-    flip_prob: float = 0.5
-    scale_factor: float = 0.3
-    rotation_prob: float = 0.6
-    rotation_std: float = 40.0
-    rotation_max: float = 80.0
-    half_body_prob: float = 0.0
-    half_body_min_keypoints: int = 8
-    half_body_padding: float = 1.5
-
-    def __post_init__(self) -> None:
-        for name in ("flip_prob", "rotation_prob", "half_body_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise DataError(f"AugmentConfig.{name}={getattr(self, name)}: must be in [0, 1]")
-        if not 0.0 <= self.scale_factor < 1.0:
-            raise DataError(f"AugmentConfig.scale_factor={self.scale_factor}: must be in [0, 1)")
-        for name in ("rotation_std", "rotation_max", "half_body_min_keypoints"):
-            if getattr(self, name) < 0:
-                raise DataError(f"AugmentConfig.{name}={getattr(self, name)}: must be >= 0")
-        if self.half_body_padding <= 0:
-            raise DataError(
-                f"AugmentConfig.half_body_padding={self.half_body_padding}: must be > 0"
-            )
-
-    @classmethod
-    def flip_only(cls) -> AugmentConfig:
-        """Horizontal flip as the only augmentation (the search's setting)."""
-        return cls(scale_factor=0.0, rotation_prob=0.0)
-
-    @classmethod
-    def none(cls) -> AugmentConfig:
-        """No augmentation at all."""
-        return cls(flip_prob=0.0, scale_factor=0.0, rotation_prob=0.0)
 
 
 def draw_augmentation(
@@ -85,7 +40,8 @@ def _half_body(
     keypoints: tf.Tensor,
     info: DatasetInfo,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """The box around the visible upper (or lower) body keypoints, padded by 1.5 instead."""
+    """The box around the visible upper (or lower) body keypoints, padded by
+    `half_body_padding` instead of the usual 1.25."""
     if config.half_body_prob <= 0.0:
         return box, tf.constant(BOX_PADDING)
     visible = keypoints[:, 2] > 0
@@ -97,9 +53,13 @@ def _half_body(
     upper_visible, lower_visible = visible & upper, visible & ~upper
     n_upper = tf.reduce_sum(tf.cast(upper_visible, tf.int32))
     n_lower = tf.reduce_sum(tf.cast(lower_visible, tf.int32))
-    # The upper body half the time when it has more than two points, else the lower body if it
-    # has more than two, else the upper body (as the reference code does).
-    take_upper = ((side < 0.5) & (n_upper > 2)) | (n_lower <= 2)
+    # The upper body half the time when it has more than two points; otherwise 'balanced': the
+    # lower body if it has more than two, else the upper; 'reference' (the authors' code): the
+    # lower body if the *upper* has more than two, else the upper.
+    fallback_to_upper = (
+        (n_upper <= 2) if config.half_body_selection == "reference" else (n_lower <= 2)
+    )
+    take_upper = ((side < 0.5) & (n_upper > 2)) | fallback_to_upper
     selected = tf.where(take_upper, upper_visible, lower_visible)
     n_selected = tf.reduce_sum(tf.cast(selected, tf.int32))
     n_visible = tf.reduce_sum(tf.cast(visible, tf.int32))
