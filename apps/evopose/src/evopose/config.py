@@ -37,6 +37,10 @@ class ModelConfig:
     input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
     genotype: Genotype | None = None  # 7 genes (kernel, repeats, channels/8, stride)
     transfer_from: str | None = None  # a .keras model whose weights are transferred (WT)
+    # What a transfer (model.transfer_from, a search child from its parent) leaves in the batch-
+    # norm entries the parent cannot give: the child's own init (the paper) or the mean of the
+    # parent's vector (the authors' code; SPEC section 1).
+    transfer_batch_norm_fill: Literal["child", "parent_mean"] = "child"
     # EvoPose2D: the (height, width) the genotype was searched at; compound scaling (Eq. 3) is
     # relative to it, so the genes are built as written there. None: the paper's 256x192.
     search_resolution: tuple[int, int] | None = None

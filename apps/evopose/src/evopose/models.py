@@ -10,6 +10,7 @@ import keras
 import posenets
 from evopose.config import Config, ModelConfig, load_config
 from evopose.errors import ConfigError, DataError
+from weightxfer import BatchNormFill, TransferReport
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +29,28 @@ def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> kera
         kwargs["search_resolution"] = model.search_resolution
     network = posenets.create_model(model.name, **kwargs)
     if model.transfer_from is not None:
-        transfer_weights(load_model(model.transfer_from), network)
+        parent = load_model(model.transfer_from)
+        transfer_weights(parent, network, batch_norm_fill=model.transfer_batch_norm_fill)
     return network
 
 
-def transfer_weights(parent: keras.Model, child: keras.Model) -> float:
-    """Transfers `parent`'s weights into `child` by the EvoPose2D rule (SPEC section 1);
-    returns the fraction of the child's parameters inherited."""
+def transfer_weights(
+    parent: keras.Model, child: keras.Model, *, batch_norm_fill: BatchNormFill = "child"
+) -> TransferReport:
+    """Transfers `parent`'s weights into `child` by the EvoPose2D rule (SPEC section 1), in
+    place; returns weightxfer's report (`inherited_fraction`, per layer). The one path of
+    every transfer-then-train: `model.transfer_from` and each search child from its parent.
+    `batch_norm_fill` is `model.transfer_batch_norm_fill` (`child` or `parent_mean`)."""
     from weightxfer.keras import transfer_model
 
-    report = transfer_model(parent, child)
-    fraction = float(report.inherited_fraction)
+    report = transfer_model(parent, child, batch_norm_fill=batch_norm_fill)
     log.info(
-        "%s inherited %.1f%% of its parameters from %s", child.name, 100 * fraction, parent.name
+        "%s inherited %.1f%% of its parameters from %s",
+        child.name,
+        100 * report.inherited_fraction,
+        parent.name,
     )
-    return fraction
+    return report
 
 
 def load_model(

@@ -41,10 +41,9 @@ class TrainCandidate:
 
         import posenets
         from evopose.datasets import TRAIN, dataset_info
-        from evopose.models import build_model, load_model
+        from evopose.models import build_model, load_model, transfer_weights
         from evopose.search.space import EvoPoseSpace, describe_mutation
         from evopose.training import dtype_policy, train
-        from weightxfer.keras import transfer_model
 
         keras.backend.clear_session()
         config = candidate_config(
@@ -69,7 +68,8 @@ class TrainCandidate:
             info["transfer"] = transfer_summary(report)
         elif request.parent_artifact is not None:
             parent = load_model(request.parent_artifact)
-            report = transfer_model(parent, model)
+            fill = config.model.transfer_batch_norm_fill
+            report = transfer_weights(parent, model, batch_norm_fill=fill)
             info["mutation"] = describe_mutation(parent.genotype, request.genotype)
             info["transfer"] = transfer_summary(report)
             del parent

@@ -1,0 +1,59 @@
+"""Transfer then train has one path (`evopose.models.transfer_weights`): a fine-tuning run's
+`model.transfer_from` and a search child from its parent, with the batch-norm fill the config
+chooses (`model.transfer_batch_norm_fill`)."""
+
+import keras
+import numpy as np
+import pytest
+
+from evopose.config import ModelConfig
+from evopose.models import build_model
+
+PARENT = ((3, 1, 1, 1), (3, 1, 1, 2), (3, 1, 2, 2), (3, 1, 2, 2), (3, 1, 3, 1), (3, 1, 4, 1),
+          (3, 1, 4, 1))  # fmt: skip
+SIZE = (64, 48)
+CHILD = (*PARENT[:4], (3, 1, 4, 1), *PARENT[5:])  # module 5: 24 -> 32 channels
+
+
+@pytest.fixture(scope="module")
+def parent_file(tmp_path_factory):
+    """A saved parent whose batch-norm vectors are random (so their mean is not the init)."""
+    keras.utils.set_random_seed(0)
+    parent = build_model(ModelConfig("evopose2d", SIZE, genotype=PARENT, search_resolution=SIZE))
+    rng = np.random.default_rng(0)
+    for layer in parent.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
+    path = tmp_path_factory.mktemp("parent") / "parent.keras"
+    parent.save(path)
+    return path
+
+
+def _grown_batch_norm(parent, child):
+    """A batch-norm layer with more entries in the child than in the parent."""
+    parents = {layer.name: layer for layer in parent.layers}
+    for layer in child.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.name in parents:
+            before = parents[layer.name].get_weights()[0].shape[0]
+            if layer.get_weights()[0].shape[0] > before:
+                return parents[layer.name], layer, before
+    raise AssertionError("no batch-norm layer grew")
+
+
+@pytest.mark.parametrize("fill", ["child", "parent_mean"])
+def test_transfer_from_fills_new_batch_norm_entries_as_the_config_says(parent_file, fill):
+    config = ModelConfig(
+        "evopose2d",
+        SIZE,
+        genotype=CHILD,
+        search_resolution=SIZE,  # built as written (no compound scaling)
+        transfer_from=str(parent_file),
+        transfer_batch_norm_fill=fill,
+    )
+    child = build_model(config)
+    parent = keras.saving.load_model(parent_file, compile=False)
+    source, target, n = _grown_batch_norm(parent, child)
+    gamma_parent, gamma_child = source.get_weights()[0], target.get_weights()[0]
+    np.testing.assert_array_equal(gamma_child[:n], gamma_parent)  # inherited
+    expected = gamma_parent.mean() if fill == "parent_mean" else 1.0  # Keras' gamma init: 1
+    np.testing.assert_allclose(gamma_child[n:], expected, rtol=1e-6)
