@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 import posenets
-from posenets import ANCESTOR, EVOPOSE2D_S, EVOPOSE2D_XS, EvoPose2D, InvalidGenotypeError
+from posenets import (
+    ANCESTOR,
+    EVOPOSE2D_S,
+    EVOPOSE2D_XS,
+    EvoPose2D,
+    InvalidGenotypeError,
+    InvalidModelArgumentError,
+)
 
 
 def weighted_layers(model: keras.Model) -> dict[str, list[tuple[int, ...]]]:
@@ -188,7 +195,33 @@ def test_the_model_keeps_its_genotype_and_arguments():
         "num_keypoints": 14,
         "scaling_size": [64, 48],
         "search_resolution": [256, 192],
+        "head_channels": 128,
     }
+
+
+def test_the_head_width_is_a_constructor_argument_scaled_like_every_width():
+    slim = EvoPose2D(ANCESTOR, (64, 48), search_resolution=(64, 48), head_channels=48)
+    for level in (1, 2, 3):
+        assert slim.get_layer(f"head_block{level}_conv").kernel.shape[-2] == 48  # (k, k, out, in)
+    assert posenets.network_structure(ANCESTOR, (64, 48), (64, 48), 48).head_channels == 48
+    scaled = posenets.network_structure(ANCESTOR, (128, 96), (64, 48), head_channels=48)
+    assert scaled.head_channels == posenets.compound_scaling(128, 96, (64, 48)).channels(48) > 48
+    paper = posenets.network_structure(ANCESTOR, (64, 48), (64, 48))
+    assert paper.head_channels == 128
+    assert paper.blocks == posenets.network_structure(ANCESTOR, (64, 48), (64, 48), 48).blocks
+    assert posenets.count_flops(slim) < posenets.count_flops(
+        EvoPose2D(ANCESTOR, (64, 48), search_resolution=(64, 48))
+    )
+    rebuilt = EvoPose2D.from_config(slim.get_config())
+    assert rebuilt.head_channels == 48 and rebuilt.count_params() == slim.count_params()
+
+
+@pytest.mark.parametrize("bad", [0, -8, 1.5, True, "48"])
+def test_an_impossible_head_width_is_refused_with_its_name(bad):
+    with pytest.raises(InvalidModelArgumentError, match="head_channels must be a whole number"):
+        EvoPose2D(ANCESTOR, (64, 48), head_channels=bad)
+    with pytest.raises(InvalidModelArgumentError, match="head_channels"):
+        posenets.network_structure(ANCESTOR, head_channels=bad)
 
 
 def test_an_invalid_genotype_is_refused_before_building():

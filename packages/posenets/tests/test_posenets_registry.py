@@ -66,6 +66,22 @@ def test_fixed_models_refuse_a_genotype():
         create_model("evopose2d_s", genotype=EVOPOSE2D_S)
 
 
+def test_only_a_searched_evopose2d_takes_a_head_width():
+    model = create_model(
+        "evopose2d",
+        input_shape=(64, 48),
+        genotype=EVOPOSE2D_S,
+        search_resolution=(64, 48),
+        head_channels=32,
+    )
+    assert model.get_layer("head_block3_conv").kernel.shape[-2] == 32  # (k, k, out, in)
+    with pytest.raises(
+        InvalidModelArgumentError,
+        match=r"evopose2d_s takes no head_channels .*; models that do: evopose2d$",
+    ):
+        create_model("evopose2d_s", head_channels=32)
+
+
 def test_backbone_weights_are_for_simple_baseline_only():
     with pytest.raises(
         InvalidModelArgumentError,

@@ -73,20 +73,34 @@ def network_structure(
     genotype: GenotypeLike,
     input_size: Sequence[int] = PAPER_SEARCH_RESOLUTION,
     search_resolution: Sequence[int] = PAPER_SEARCH_RESOLUTION,
+    head_channels: int = HEAD_CHANNELS,
 ) -> NetworkStructure:
     """What `EvoPose2D` builds for `genotype` at `input_size` `(h, w)` when it was searched at
-    `search_resolution`: compound-scaled stem, blocks and head (the builder's own rule).
+    `search_resolution`: compound-scaled stem, blocks and head (the builder's own rule), the
+    head `head_channels` wide at phi = 0 (the paper's 128).
 
     Cheap (no Keras): the search compares it to tell whether a mutant is a new network.
     """
     genes = SearchSpace().validate(genotype)
     height, width = (int(side) for side in input_size[:2])
     search = (int(search_resolution[0]), int(search_resolution[1]))
-    return _structure(genes, compound_scaling(height, width, search))
+    return _structure(
+        genes, compound_scaling(height, width, search), check_head_channels(head_channels)
+    )
+
+
+def check_head_channels(head_channels: object, name: str = "evopose2d") -> int:
+    """`head_channels` as an int >= 1, or InvalidModelArgumentError naming it."""
+    if isinstance(head_channels, bool) or not isinstance(head_channels, int) or head_channels < 1:
+        raise InvalidModelArgumentError(
+            f"{name}: head_channels must be a whole number >= 1 (the paper's is "
+            f"{HEAD_CHANNELS}), not {head_channels!r}"
+        )
+    return head_channels
 
 
 @functools.lru_cache(maxsize=65536)
-def _structure(genes: Genotype, scaling: CompoundScaling) -> NetworkStructure:
+def _structure(genes: Genotype, scaling: CompoundScaling, head_channels: int) -> NetworkStructure:
     repeats = [scaling.repeats(gene.repeats) for gene in genes]
     if max(repeats) > len(ascii_lowercase):
         raise InvalidModelArgumentError(
@@ -112,7 +126,7 @@ def _structure(genes: Genotype, scaling: CompoundScaling) -> NetworkStructure:
                 )
             )
             filters_in = filters_out
-    return NetworkStructure(stem, tuple(blocks), scaling.channels(HEAD_CHANNELS))
+    return NetworkStructure(stem, tuple(blocks), scaling.channels(head_channels))
 
 
 @keras.saving.register_keras_serializable(package="posenets")
@@ -122,8 +136,10 @@ class EvoPose2D(keras.Model):
     Channels and depth are compound scaled (Eq. 3) from `scaling_size` `(h, w)`, by default
     the input size, relative to `search_resolution`, where the genotype was searched (phi = 0
     there; default the paper's 256x192). Give the input size as `search_resolution` to build
-    the genes as written. Inputs whose sides are not multiples of the backbone stride work:
-    the head crops its maps to `heatmap_size`.
+    the genes as written. `head_channels` is the width of the head's transposed convolutions
+    at phi = 0 (the paper's 128; narrower heads make small CPU searches affordable, e.g. the
+    demo's). Inputs whose sides are not multiples of the backbone stride work: the head crops
+    its maps to `heatmap_size`.
     """
 
     def __init__(
@@ -133,6 +149,7 @@ class EvoPose2D(keras.Model):
         num_keypoints: int = 17,
         scaling_size: Sequence[int] | None = None,
         search_resolution: Sequence[int] = PAPER_SEARCH_RESOLUTION,
+        head_channels: int = HEAD_CHANNELS,
         name: str = "evopose2d",
         **kwargs,
     ) -> None:
@@ -143,9 +160,10 @@ class EvoPose2D(keras.Model):
             scaling_size = (height, width)
         scaling_height, scaling_width, _ = image_shape(scaling_size, name, "scaling_size")
         search_height, search_width, _ = image_shape(search_resolution, name, "search_resolution")
+        head_channels = check_head_channels(head_channels, name)
         try:
             structure = network_structure(
-                genes, (scaling_height, scaling_width), (search_height, search_width)
+                genes, (scaling_height, scaling_width), (search_height, search_width), head_channels
             )
         except InvalidModelArgumentError as error:
             raise InvalidModelArgumentError(f"{name}: {error}") from None
@@ -162,6 +180,7 @@ class EvoPose2D(keras.Model):
         self.num_keypoints = keypoints
         self.scaling_size = (scaling_height, scaling_width)
         self.search_resolution = (search_height, search_width)
+        self.head_channels = head_channels
 
     def get_config(self) -> dict:
         """Every constructor argument, so the model round-trips through `.keras` files."""
@@ -173,6 +192,7 @@ class EvoPose2D(keras.Model):
             "num_keypoints": self.num_keypoints,
             "scaling_size": list(self.scaling_size),
             "search_resolution": list(self.search_resolution),
+            "head_channels": self.head_channels,
         }
 
     @classmethod

@@ -24,6 +24,7 @@ _OPTION_HINTS = {
     "backbone_weights": "a local Keras ResNet weights file",
     "scaling_size": "the (height, width) EvoPose2D's compound scaling is computed from",
     "search_resolution": "the (height, width) an EvoPose2D genotype was searched at (phi = 0)",
+    "head_channels": "the width of a searched EvoPose2D's head at phi = 0 (the paper's 128)",
 }
 
 
@@ -45,7 +46,7 @@ class ModelEntry:
 
 
 _EVOPOSE2D_OPTIONS = {
-    "options": ("genotype", "scaling_size", "search_resolution"),
+    "options": ("genotype", "scaling_size", "search_resolution", "head_channels"),
     "required": ("genotype",),
 }
 _SCALING_OPTIONS = {"options": ("scaling_size", "search_resolution")}
@@ -130,6 +131,7 @@ def create_model(
     backbone_weights: str | os.PathLike | None = None,
     scaling_size: Sequence[int] | None = None,
     search_resolution: Sequence[int] | None = None,
+    head_channels: int | None = None,
 ) -> keras.Model:
     """Build a registered network with fresh weights.
 
@@ -137,8 +139,8 @@ def create_model(
     size); `genotype` only for 'evopose2d' (where it is required); `scaling_size` (the
     `(h, w)` compound scaling is computed from) and `search_resolution` (the `(h, w)` the
     genotype was searched at, phi = 0 there; default 256x192) only for 'evopose2d*';
-    `backbone_weights` (a
-    local Keras ResNet weights file) only for 'simple_baseline_*'.
+    `head_channels` (the head's width at phi = 0, default the paper's 128) only for 'evopose2d';
+    `backbone_weights` (a local Keras ResNet weights file) only for 'simple_baseline_*'.
     """
     entry = model_entry(name)
     given = {
@@ -146,6 +148,7 @@ def create_model(
         "backbone_weights": backbone_weights,
         "scaling_size": scaling_size,
         "search_resolution": search_resolution,
+        "head_channels": head_channels,
     }
     options = {key: value for key, value in given.items() if value is not None}
     for key in sorted(options.keys() - set(entry.options)):
