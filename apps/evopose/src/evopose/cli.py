@@ -10,17 +10,19 @@ import logging
 import os
 import re
 import sys
-import textwrap
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from evopose import __version__
+from evopose.cliutil import USER_ERROR_EXIT
+from evopose.cliutil import add_command as _command
+from evopose.cliutil import add_config_arguments as _add_config_arguments
+from evopose.cliutil import examples as _examples
 from evopose.errors import EvoposeError
 
 log = logging.getLogger("evopose")
 
-USER_ERROR_EXIT = 2
 # posedata.KEYPOINT_SETS's names (posedata imports TensorFlow; arguments are checked before it).
 KEYPOINT_SETS = ("coco", "crowdpose", "aic", "mpii", "posetrack18", "ochuman")
 
@@ -458,30 +460,6 @@ def _run_export(args: argparse.Namespace) -> int:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _command(
-    commands: argparse._SubParsersAction, name: str, help_text: str, epilog: str | None = None
-) -> argparse.ArgumentParser:
-    return commands.add_parser(
-        name,
-        help=help_text,
-        description=help_text[0].upper() + help_text[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", type=Path, help="YAML config (see apps/evopose/configs/)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.batch_size=64 (repeatable)",
-    )
-
-
 def _add_keypoints_argument(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--keypoints",
@@ -571,10 +549,6 @@ def _writes_to_fd2(stream) -> bool:
         return stream.fileno() == 2
     except (AttributeError, OSError, ValueError):
         return False
-
-
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(textwrap.indent(line, "  ") for line in lines)
 
 
 def _setup_logging(level: int) -> None:

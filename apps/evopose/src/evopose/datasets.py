@@ -6,8 +6,10 @@ A dataset folder (`data.root`) holds posedata's split folders: `train/` and `val
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -17,14 +19,27 @@ from evopose import atomic
 from evopose.config import Config, require_path
 from evopose.errors import ConfigError, DataError
 
-if TYPE_CHECKING:
-    from evopose.training import TrainData
-
 log = logging.getLogger(__name__)
 
 TRAIN, VAL, VAL_DETECTIONS = "train", "val", "val-dets"
 MANIFEST = "manifest.json"  # posedata's per-split manifest
 RAW_FOLDER = "coco"  # where `data synth` puts its COCO-format images and annotations
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Batched datasets of `(images NHWC, heatmaps NHWK, valid NK)`: what `evopose.train` reads.
+
+    `train` is either a function `epoch (0-based) -> that epoch's batches` (at least
+    `steps_per_epoch` of them), which makes a resumed run replay exactly the batches an
+    uninterrupted one would have seen, or one dataset that repeats forever and is read on
+    from epoch to epoch (a resumed run then starts it over).
+    """
+
+    train: tf.data.Dataset | Callable[[int], tf.data.Dataset]
+    steps_per_epoch: int
+    val: tf.data.Dataset
+    val_steps: int | None = None  # None: run `val` to its end
 
 
 def split_folder(config: Config, split: str) -> str:
@@ -66,15 +81,13 @@ def make_train_data(
     config: Config,
     input_size: tuple[int, int],
     heatmap_size: tuple[int, int],
-) -> "TrainData":
+) -> TrainData:
     """Training (augmented) and validation (ground-truth boxes) batches for `train`.
 
     The training batches are made per epoch, shuffled and augmented from
     `epoch_seed(train.seed, epoch)`, so a resumed run sees the batches an uninterrupted one
     would have.
     """
-    from evopose.training import TrainData
-
     recipe = config.train
     train_dir, val_dir = split_folder(config, TRAIN), split_folder(config, VAL)
     info = dataset_info(config, TRAIN)

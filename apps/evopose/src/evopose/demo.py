@@ -360,7 +360,8 @@ def _distinct_networks(search_dir: Path, resolution: tuple[int, int]) -> int:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Registers `evopose demo`."""
-    from evopose.cli import _command, _examples
+    from evopose.cliutil import add_command as _command
+    from evopose.cliutil import examples as _examples
 
     demo = _command(
         commands,

@@ -4,7 +4,7 @@ import logging
 
 import tensorflow as tf
 
-from evopose.errors import TrainingError
+from evopose.errors import TrainingError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,7 @@ def tpu_strategy(name: str) -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise TrainingError(f"cannot reach TPU '{name}': {first_line}") from None
+        raise TrainingError(f"cannot reach TPU '{name}': {first_line(error)}") from None
     log.info("TPUStrategy on %s", name)
     return tf.distribute.TPUStrategy(resolver)
 

@@ -23,3 +23,12 @@ class ExportError(EvoposeError):
 
 class SearchError(EvoposeError):
     """A search cannot start, resume or be reported (not a search folder, no finished network)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-blank line of `error`'s message, or its class name when it has none (for
+    one-line messages that quote a library's multi-line error)."""
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evopose import atomic
+from evopose.cliutil import add_command, examples
 from evopose.errors import DataError
 
 if TYPE_CHECKING:  # posenets brings Keras and TensorFlow: imported when the command runs
@@ -36,14 +37,12 @@ def import_weights(source: str | Path, out: str | Path) -> "posenets.ImportRepor
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Registers `evopose import-weights`."""
-    from evopose.cli import _command, _examples
-
-    command = _command(
+    command = add_command(
         commands,
         "import-weights",
         "import an EvoPose2D model file the paper's authors released (Keras 2 HDF5, float32 or "
         "bfloat16) as a .keras model",
-        _examples(
+        examples(
             "evopose import-weights evopose2d_S_f32.h5 --out models/evopose2d_s.keras",
             "evopose info models/evopose2d_s.keras",
             "evopose predict --weights models/evopose2d_s.keras photo.jpg",

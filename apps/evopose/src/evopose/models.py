@@ -9,7 +9,7 @@ import keras
 
 import posenets
 from evopose.config import Config, ModelConfig, load_config
-from evopose.errors import ConfigError, DataError
+from evopose.errors import ConfigError, DataError, first_line
 from weightxfer import BatchNormFill, TransferReport
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> kera
         kwargs["genotype"] = [list(gene) for gene in model.genotype]
     if model.search_resolution is not None:
         kwargs["search_resolution"] = model.search_resolution
+    if model.head_channels is not None:
+        kwargs["head_channels"] = model.head_channels
     network = posenets.create_model(model.name, **kwargs)
     if model.transfer_from is not None:
         parent = load_model(model.transfer_from)
@@ -76,8 +78,7 @@ def load_model(
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
         if isinstance(error, DataError | ConfigError):
             raise
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"--weights: cannot load '{path}': {detail}") from None
+        raise DataError(f"--weights: cannot load '{path}': {first_line(error)}") from None
     raise DataError(f"--weights: '{path}' must be a .keras model or .weights.h5 weights file")
 
 

@@ -19,7 +19,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,9 @@ import yaml
 
 from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config
+from evopose.datasets import TrainData
 from evopose.distribute import check_batch_size
-from evopose.errors import DataError, TrainingError
+from evopose.errors import DataError, TrainingError, first_line
 from evopose.folderlock import hold_folder, is_lock_file
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.optimization import make_optimizer, regularize_kernels
@@ -41,22 +42,6 @@ log = logging.getLogger(__name__)
 
 MONITOR = "val_heatmap_loss"
 _STATE_FILE = "state.json"
-
-
-@dataclass(frozen=True)
-class TrainData:
-    """Batched datasets of `(images NHWC, heatmaps NHWK, valid NK)`.
-
-    `train` is either a function `epoch (0-based) -> that epoch's batches` (at least
-    `steps_per_epoch` of them), which makes a resumed run replay exactly the batches an
-    uninterrupted one would have seen, or one dataset that repeats forever and is read on
-    from epoch to epoch (a resumed run then starts it over).
-    """
-
-    train: tf.data.Dataset | Callable[[int], tf.data.Dataset]
-    steps_per_epoch: int
-    val: tf.data.Dataset
-    val_steps: int | None = None  # None: run `val` to its end
 
 
 @dataclass(frozen=True)
@@ -430,7 +415,7 @@ def _load_checkpoint(files: RunFiles, model: keras.Model) -> dict[str, Any]:
         _set_random_states(model, state.get("random_states", []))
     except (OSError, ValueError) as error:
         raise TrainingError(
-            f"cannot resume from {files.checkpoint}: {str(error).splitlines()[0]}; "
+            f"cannot resume from {files.checkpoint}: {first_line(error)}; "
             "remove the run folder to start over"
         ) from None
     return state

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from evopose.errors import ConfigError
+from evopose.errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ def read_weight_file(path: str | Path, key: str = "search.ancestor_weights") -> 
     try:
         arrays = _read_keras(path) if name.endswith(".keras") else _read_legacy_h5(path)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"{key}: cannot read '{path}': {detail}") from None
+        raise ConfigError(f"{key}: cannot read '{path}': {first_line(error)}") from None
     if not any(layer.startswith(("stem_", "block")) for layer in arrays):
         raise ConfigError(
             f"{key}: '{path}' has no layer named like EfficientNet's (stem_conv, block1a_dwconv, "

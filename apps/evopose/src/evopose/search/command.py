@@ -7,16 +7,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from evopose.cliutil import USER_ERROR_EXIT, add_command, add_config_arguments, examples
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Registers `evopose search` and its subcommands."""
-    from evopose.cli import USER_ERROR_EXIT, _command, _examples
-
-    search = _command(
+    search = add_command(
         commands,
         "search",
         "neuroevolution of EvoPose2D with weight transfer: run (or resume), report, export",
-        _examples(
+        examples(
             "evopose search apps/evopose/configs/search-cpu.yaml --work-dir runs/search-cpu",
             "evopose search apps/evopose/configs/search-e3.yaml --tpus tpu-1,tpu-2,tpu-3",
             "evopose search report runs/search-cpu",
@@ -35,19 +35,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    from evopose.cli import _add_config_arguments, _command, _examples
-
-    run = _command(
+    run = add_command(
         sub,
         "run",
         "run the search of CONFIG in a work folder; rerun the same command to resume",
-        _examples(
+        examples(
             "evopose search apps/evopose/configs/search-cpu.yaml --set search.generations=3",
             "evopose search CONFIG --gpus 0,1,2,3 --work-dir runs/my-search",
             "evopose search CONFIG --ray-address auto --ray-gpus 1",
         ),
     )
-    _add_config_arguments(run)
+    add_config_arguments(run)
     run.add_argument("--work-dir", type=Path, help="search folder (default: runs/<config name>)")
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -66,13 +64,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    from evopose.cli import _command, _examples
-
-    report = _command(
+    report = add_command(
         sub,
         "report",
         "leaderboard, generations, lineage of the best and pictures (works while it runs)",
-        _examples("evopose search report runs/search-cpu", "evopose search report DIR --json"),
+        examples("evopose search report runs/search-cpu", "evopose search report DIR --json"),
     )
     report.add_argument("work_dir", type=Path, metavar="DIR", help="the search folder")
     report.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -81,13 +77,11 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    from evopose.cli import _command, _examples
-
-    export = _command(
+    export = add_command(
         sub,
         "export",
         "write the best network's genotype as a train config",
-        _examples(
+        examples(
             "evopose search export runs/search-cpu && evopose train runs/search-cpu/best.yaml",
             "evopose search export DIR --candidate 17 --transfer --out cand17.yaml",
             "evopose search export DIR --input-size 384 288  # scaled by Eq. 3",

@@ -15,6 +15,7 @@ from typing import Any
 
 from evopose import atomic
 from evopose.config import AugmentConfig, Config, SearchConfig
+from evopose.errors import first_line
 from evosearch import EvalRequest, EvalResult, TransientEvaluationError
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,8 @@ class TrainCandidate:
             result = train(config, run_dir, model=model, strategy=strategy, verbose=self.verbose)
         except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
             # A preempted TPU or a lost worker: the next attempt resumes from the checkpoint.
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise TransientEvaluationError(
-                f"candidate {request.candidate_id}: {type(error).__name__}: {first_line}"
+                f"candidate {request.candidate_id}: {type(error).__name__}: {first_line(error)}"
             ) from error
         if report is not None:
             atomic.write_text(run_dir / TRANSFER_TABLE, report.table() + "\n")

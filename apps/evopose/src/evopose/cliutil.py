@@ -1,0 +1,43 @@
+"""What every `evopose` subcommand's parser shares: the exit code of a user error, a subcommand
+with its description and examples, and the CONFIG / --set arguments. `evopose.cli` and the
+commands that register themselves (`demo`, `import-weights`, `search`) import it; it imports no
+other evopose module, so the command modules form no import cycle with the CLI."""
+
+import argparse
+import textwrap
+from pathlib import Path
+
+USER_ERROR_EXIT = 2
+"""The exit code of a user error (bad argument, config, file): `evopose: error: ...`."""
+
+
+def add_command(
+    commands: argparse._SubParsersAction, name: str, help_text: str, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand `name`: `help_text` is its one-line help and (capitalised) its description;
+    `epilog` (e.g. `examples(...)`) is printed as written."""
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The positional CONFIG (a YAML file) and the repeatable `--set KEY=VALUE` overrides."""
+    parser.add_argument("config", type=Path, help="YAML config (see apps/evopose/configs/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.batch_size=64 (repeatable)",
+    )
+
+
+def examples(*lines: str) -> str:
+    """A help epilog listing example command lines."""
+    return "examples:\n" + "\n".join(textwrap.indent(line, "  ") for line in lines)
