@@ -87,3 +87,33 @@ def test_candidates_are_built_as_written_at_the_search_resolution():
     small = EvoPoseSpace(resolution=(64, 48)).network(posenets.ANCESTOR)
     assert small == posenets.network_structure(posenets.ANCESTOR)  # 256x192's network
     assert [block.filters_out for block in small.blocks][-1] == 320
+
+
+def test_the_configured_head_width_reaches_the_candidates_and_their_networks():
+    from evopose.config import config_from_dict
+    from evopose.models import build_model
+    from evopose.search.evaluation import candidate_config
+
+    genotype = [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 1, 2], [3, 1, 1, 2], [3, 1, 1, 1]] + [
+        [3, 1, 1, 1]
+    ] * 2
+    config = config_from_dict(
+        {
+            "model": {
+                "name": "evopose2d",
+                "input_size": [64, 48],
+                "genotype": genotype,
+                "head_channels": 24,
+            },
+            "search": {"generations": 1},
+        },
+        source="test",
+    )
+    space = EvoPoseSpace(genotype, resolution=(64, 48), head_channels=24)
+    assert space.network(genotype).head_channels == 24
+    assert EvoPoseSpace(genotype, resolution=(64, 48)).network(genotype).head_channels == 128
+    child = candidate_config(config, genotype, epochs=1, seed=0)
+    assert child.model.head_channels == 24
+    model = build_model(child.model)
+    assert model.get_layer("head_block1_conv").kernel.shape[-2] == 24  # (k, k, out, in)
+    assert model.get_layer("head_block3_conv").kernel.shape[-2] == 24

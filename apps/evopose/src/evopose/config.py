@@ -44,6 +44,8 @@ class ModelConfig:
     # EvoPose2D: the (height, width) the genotype was searched at; compound scaling (Eq. 3) is
     # relative to it, so the genes are built as written there. None: the paper's 256x192.
     search_resolution: tuple[int, int] | None = None
+    # EvoPose2D from a genotype: the head's width at phi = 0. None: the paper's 128.
+    head_channels: int | None = field(default=None, metadata=_range(1))
 
 
 AugmentPreset = Literal["paper", "reference", "flip_only", "none"]  # posedata.AUGMENT_PRESETS

@@ -78,7 +78,9 @@ def run_search(
     check_searchable(config)
     files = SearchFiles(Path(work_dir))
     resolution = search_resolution(config)
-    space = EvoPoseSpace(config.model.genotype, resolution=resolution)
+    space = EvoPoseSpace(
+        config.model.genotype, resolution=resolution, head_channels=config.model.head_channels
+    )
     record_config(files, config)
     with evosearch.Ledger(files.ledger) as ledger:
         ledger.set_meta("search_resolution", list(resolution))

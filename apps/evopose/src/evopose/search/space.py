@@ -16,8 +16,9 @@ class EvoPoseSpace:
     """The search space evosearch evolves: `ancestor()`, `mutate()` and `validate()` of
     posenets' `SearchSpace` (SPEC section 2), genotypes as nested lists of ints.
 
-    Candidates are built at `resolution` with phi = 0 there; a mutant whose network (its
-    `posenets.network_structure`) equals its parent's or a seen one's is redrawn.
+    Candidates are built at `resolution` with phi = 0 there (the head `head_channels` wide,
+    default the paper's 128); a mutant whose network (its `posenets.network_structure`) equals
+    its parent's or a seen one's is redrawn.
     """
 
     def __init__(
@@ -25,6 +26,7 @@ class EvoPoseSpace:
         ancestor: Sequence[Sequence[int]] | None = None,
         space: posenets.SearchSpace | None = None,
         resolution: tuple[int, int] = posenets.PAPER_SEARCH_RESOLUTION,
+        head_channels: int | None = None,
     ) -> None:
         self.space = space if space is not None else posenets.SearchSpace()
         start = self.space.ancestor if ancestor is None else ancestor
@@ -34,6 +36,7 @@ class EvoPoseSpace:
             posenets.network_structure,
             input_size=self.resolution,
             search_resolution=self.resolution,
+            head_channels=head_channels or posenets.evopose2d.HEAD_CHANNELS,
         )
 
     def ancestor(self) -> Genotype:
