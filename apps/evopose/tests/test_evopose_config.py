@@ -201,6 +201,31 @@ def test_every_shipped_config_is_valid(path):
     assert yaml.safe_load(path.read_text())  # not empty
 
 
+# SPEC section 3: the global batch the authors trained each model with (their configs).
+PAPER_BATCH_SIZES = {
+    "evopose2d_xs": 512,
+    "evopose2d_xs_wt": 512,
+    "evopose2d_s": 512,
+    "evopose2d_s_wt": 512,
+    "evopose2d_m": 256,
+    "evopose2d_l": 128,
+    "simple_baseline_r50": 256,
+    "hrnet_w32": 256,
+}
+
+
+@pytest.mark.parametrize(("name", "batch_size"), PAPER_BATCH_SIZES.items())
+def test_every_paper_config_has_the_spec_recipe_and_the_authors_batch(name, batch_size):
+    import posedata
+
+    config = load_config(CONFIGS / f"{name}.yaml")
+    recipe = config.train
+    assert recipe.batch_size == batch_size
+    assert (recipe.val_batch_size, recipe.base_lr, recipe.scale_lr) == (256, 2.5e-4, True)
+    assert (recipe.epochs, recipe.warmup_epochs, recipe.weight_decay) == (200, 5, 1e-5)
+    assert config.data.augment.to_posedata() == posedata.AugmentConfig.paper()
+
+
 def test_dataset_root_may_be_a_url_for_tensorflow_file_systems():
     import tensorflow as tf
 
