@@ -118,3 +118,19 @@ def test_the_apps_modules_import_each_other_without_cycles():
     graph = _app_graph()
     assert "evopose.cli" in graph and "evopose.search.command" in graph
     assert _cycles(graph) == []
+
+
+def test_the_apps_readme_lays_out_every_module_and_only_those():
+    text = (APP.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        line.split("|")[1].strip().strip("`")
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    modules = {
+        path.relative_to(APP).as_posix()
+        for path in APP.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
+    assert listed == modules
