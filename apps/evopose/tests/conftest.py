@@ -21,6 +21,20 @@ def _evopose_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "evopose"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory) -> Path:
+    """`evopose predict`'s cached runtime exports go to one folder of this test session (shared
+    by its tests and their subprocesses), not to ~/.cache/evopose."""
+    folder = tmp_path_factory.mktemp("runtime-cache")
+    previous = os.environ.get("EVOPOSE_CACHE_DIR")
+    os.environ["EVOPOSE_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("EVOPOSE_CACHE_DIR", None)
+    else:
+        os.environ["EVOPOSE_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def run_evopose():
     """Runs `evopose ARGS` (the installed console script) in a fresh process."""

@@ -255,6 +255,17 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "--min-score", type=float, default=0.2, help="hide keypoints scoring below this"
     )
     _add_keypoints_argument(predict, "default: the description stored in the model")
+    predict.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "tflite", "onnxruntime"),
+        default="auto",
+        help="where the network runs (all exact float32): auto takes the fastest installed, "
+        "a static-batch TFLite/XNNPACK export (made once and cached), else ONNX Runtime, "
+        "else Keras",
+    )
+    predict.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads of the runtime (default: all)"
+    )
     predict.set_defaults(handler=_run_predict)
 
 
@@ -287,6 +298,12 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--weights", required=True, type=Path, help="a .keras model")
     export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
     export.add_argument("--out", type=Path, help="output path (default: beside the weights)")
+    export.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="a fixed batch size (tflite: XNNPACK then runs the transposed convolutions too)",
+    )
     export.set_defaults(handler=_run_export)
 
 
@@ -415,6 +432,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         _require_file(args.annotations, "--annotations")
         if args.boxes is None:
             raise EvoposeError("--annotations names the images of --boxes; give --boxes too")
+    if args.threads is not None and args.threads < 1:
+        raise EvoposeError(f"--threads {args.threads}: must be at least 1")
     from evopose.prediction import predict_path
 
     summary = predict_path(
@@ -427,6 +446,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         box_score=args.box_score,
         box_nms=args.box_nms,
+        runtime=args.runtime,
+        threads=args.threads,
     )
     for line in summary:
         print(line)
@@ -447,10 +468,12 @@ def _run_export(args: argparse.Namespace) -> int:
     _require_file(args.weights, "--weights")
     from evopose.export import export_model
 
-    report = export_model(args.weights, args.format, args.out)
+    report = export_model(args.weights, args.format, args.out, batch=args.batch)
+    batch = f" (static batch {report.batch})" if report.batch else ""
     print(
-        f"{report.path}: {report.format} export; reloaded outputs differ from Keras by at most "
-        f"{report.max_abs_diff:.3g} (tolerance {report.tolerance:g})"
+        f"{report.path}: {report.format} export{batch}; reloaded outputs differ from Keras by at "
+        f"most {report.max_abs_diff:.3g}, {report.relative_diff:.2g} of the outputs' scale "
+        f"{report.output_scale:.3g} (tolerance {report.tolerance:g} of it)"
     )
     if report.keypoints:
         print(f"keypoints: {report.keypoints}")
@@ -495,7 +518,8 @@ def _require_local_data(config) -> None:
 # notice before its logging starts; TF_CPP_MIN_LOG_LEVEL does not reach all of them.
 _NATIVE_LOG_LINE = re.compile(
     rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [^\]\s]+:\d+\] |WARNING: All log messages before "
-    rb"absl::InitializeLog\(\) is called are written to STDERR)"
+    rb"absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
 
 

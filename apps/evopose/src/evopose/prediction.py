@@ -16,7 +16,7 @@ import numpy as np
 import posedata
 from evopose import atomic
 from evopose.errors import DataError
-from evopose.evaluation import predict_heatmaps
+from evopose.runtimes import KerasRuntime, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class PosePredictor:
         info: posedata.DatasetInfo = posedata.COCO_PERSON,
         *,
         flip: bool = True,
+        runtime: Runtime | None = None,
     ):
         keypoints = int(model.output_shape[-1])
         if keypoints != info.num_keypoints:
@@ -64,6 +65,7 @@ class PosePredictor:
         self.info = info
         self.flip = flip
         self.input_size = tuple(int(s) for s in model.input_shape[1:3])
+        self.runtime = runtime if runtime is not None else KerasRuntime(model)
 
     def __call__(
         self,
@@ -73,7 +75,8 @@ class PosePredictor:
         *,
         jpeg: bytes | None = None,
     ) -> list[Person]:
-        """Poses of the people in `boxes` (N, 4) `[x, y, w, h]` of one BGR image.
+        """Poses of the people in `boxes` (N, 4) `[x, y, w, h]` of one BGR image; all their
+        crops (and mirrored crops for the flip test) go through the network in one call.
 
         Crops come from posedata, the pipeline's own code: given the image's `jpeg` bytes,
         exactly the evaluation path (so `predict` and `eval` agree on the same image and box);
@@ -89,8 +92,14 @@ class PosePredictor:
         else:
             rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
             crops, transforms = posedata.crop_pixels(rgb, boxes, self.input_size)
-        flipped = crops[:, :, ::-1].copy() if self.flip else None
-        heatmaps = predict_heatmaps(self.model, crops, flipped, self.info.flip_pairs)
+        crops = np.asarray(crops, np.float32)
+        batch = np.concatenate([crops, crops[:, :, ::-1]]) if self.flip else crops
+        heatmaps = self.runtime(batch)
+        if self.flip:
+            count = len(crops)
+            heatmaps = cocoeval_tools.flip_merge(
+                heatmaps[:count], heatmaps[count:], self.info.flip_pairs
+            )
         coords, kp_scores = cocoeval_tools.decode_heatmaps(heatmaps, input_size=self.input_size)
         image_coords = cocoeval_tools.to_image_coords(coords, transforms)
         keypoints = np.concatenate([image_coords, kp_scores[..., None]], axis=-1)
@@ -162,9 +171,12 @@ def predict_path(
     annotations: str | Path | None = None,
     box_score: float = 0.0,
     box_nms: float | None = None,
+    runtime: str = "auto",
+    threads: int | None = None,
 ) -> list[str]:
     """Predicts poses on an image, a folder of images or a video; writes annotated copies and
-    `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output.
+    `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output,
+    the first one naming the runtime (`evopose.runtimes`: `runtime` with `threads` threads).
 
     The keypoints (names, flip pairs for the flip test, skeleton to draw) are the model's own
     description (`evopose.keypoints`); `keypoints` names a known set to use instead. `boxes`,
@@ -182,7 +194,10 @@ def predict_path(
 
     model = load_model(weights)
     info = model_keypoints(weights, int(model.output_shape[-1]), keypoints)
-    predictor = PosePredictor(model, info, flip=flip)
+    from evopose.runtimes import open_runtime
+
+    engine = open_runtime(runtime, model, weights, threads=threads, first_batch=2 if flip else 1)
+    predictor = PosePredictor(model, info, flip=flip, runtime=engine)
     detector = HogPeopleDetector() if given_boxes is None else None
     out_dir = (
         Path(out_dir) if out_dir is not None else input_path.with_name(input_path.stem + "_poses")
@@ -201,8 +216,9 @@ def predict_path(
                 scores = np.ones(1, np.float32)
         return predictor(image, found, scores, jpeg=jpeg)
 
+    chosen = f"runtime: {engine.description}"
     if input_path.suffix.lower() in VIDEO_SUFFIXES:
-        return _predict_video(input_path, out_dir, people_in, predictor, min_score)
+        return [chosen, *_predict_video(input_path, out_dir, people_in, predictor, min_score)]
     if input_path.is_dir():
         images = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
@@ -216,7 +232,7 @@ def predict_path(
         )
     decoded = [(path, _read_image(path, strict=len(images) == 1)) for path in images]
     everything: dict[str, Any] = {}
-    lines = []
+    lines = [chosen]
     hidden = [0, 0]  # keypoints below min_score, keypoints in all
     started = time.monotonic()
     for path, image in _progress(decoded, "images"):
