@@ -5,8 +5,9 @@ RUN/history.csv|json     one row per finished epoch
 RUN/loss_curve.png       train and validation loss per epoch
 RUN/checkpoint/          the latest epoch's weights + optimizer state (removed when done)
 RUN/best.weights.h5      the weights of the epoch with the lowest validation loss
+RUN/last.weights.h5      the last epoch's weights + optimizer state (to extend a finished run)
 RUN/model.keras          the final model; RUN/best.keras the best epoch's model
-RUN/result.json          the summary written when the run finishes
+RUN/result.json          the summary written when the run finishes (and its extensions)
 RUN/tensorboard/         TensorBoard logs
 """
 
@@ -48,6 +49,10 @@ class RunFiles:
     @property
     def best_weights(self) -> Path:
         return self.root / "best.weights.h5"
+
+    @property
+    def last_weights(self) -> Path:
+        return self.root / "last.weights.h5"
 
     @property
     def final_model(self) -> Path:

@@ -7,6 +7,17 @@ every random-number generator the network draws from (dropout, drop-connect), so
 after epoch k and rerun ends bit-identical to one never interrupted. One process at a time
 holds a run folder (`evopose.folderlock`); a rerun removes the temporary files a killed one left.
 
+A finished run can be extended: rerun it with more epochs (`--epochs N` or
+`--set train.epochs=N`, nothing else changed) and it continues from its last epoch's state
+(`last.weights.h5`: weights, optimizer state; the generator states are in `result.json`). The
+learning-rate schedule is then that of an N-epoch run (warmup, cosine decay to 0 at epoch N),
+picked up where the run stands: a warm restart from the run's end, where the old schedule had
+decayed to 0, to the new schedule's value at that epoch. `result.json` lists each extension.
+
+Each epoch ends with one line: the heatmap loss (Eq. 1) of training and validation. The
+history also holds Keras's `loss`, the value Adam minimises: Eq. 1 averaged over all N x K
+keypoint slots of a batch (a padded validation batch's empty rows included) plus the L2 term.
+
 Model construction stays outside: pass `model=` (a search child that inherited its parent's
 weights) or let `train` build the network named in the config.
 """
@@ -18,6 +29,7 @@ import json
 import logging
 import math
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -126,6 +138,7 @@ def _train_held(
     current = tf.distribute.get_strategy()
     finished = _finished_result(files, config)
     if finished is not None:
+        _keep_last_state(files)  # when a kill came between result.json and the tidying
         log.info("%s already holds this finished run; nothing to do", files.root)
         return finished
 
@@ -176,8 +189,15 @@ def _train_held(
     history: dict[str, list[float]] = state["history"]
     if start_epoch:
         log.info("resuming %s after epoch %d of %d", files.root, start_epoch, recipe.epochs)
-    recorder = _RunRecorder(files, history, state["best_epoch"], state["best_val_loss"])
-    callbacks = [recorder, keras.callbacks.TensorBoard(str(files.tensorboard)), *callbacks]
+    recorder = _RunRecorder(
+        files, history, state["best_epoch"], state["best_val_loss"], state.get("extensions", [])
+    )
+    callbacks = [
+        recorder,
+        _EpochLine(recorder, recipe.epochs, data.steps_per_epoch, verbose),
+        keras.callbacks.TensorBoard(str(files.tensorboard)),
+        *callbacks,
+    ]
     started = time.monotonic()
     if start_epoch < recipe.epochs:
         _fit(model, data, recipe.epochs, start_epoch, callbacks, verbose)
@@ -197,6 +217,7 @@ def _train_held(
         epochs=recipe.epochs,
         resumed_from_epoch=start_epoch,
     )
+    last = json.loads((files.checkpoint / _STATE_FILE).read_text(encoding="utf-8"))
     atomic.write_json(
         files.result,
         {
@@ -206,9 +227,11 @@ def _train_held(
             "parameters": int(model.count_params()),
             "wall_seconds_last_call": round(time.monotonic() - started, 1),
             "history": history,
+            "extensions": last.get("extensions", []),
+            "random_states": last["random_states"],  # with last.weights.h5: the last state
         },
     )
-    atomic.remove_path(files.checkpoint)
+    _keep_last_state(files)
     return result
 
 
@@ -238,7 +261,7 @@ def _fit(
         "steps_per_epoch": data.steps_per_epoch,
         "validation_data": data.val,
         "validation_steps": data.val_steps,
-        "verbose": verbose,
+        "verbose": 0,  # _EpochLine shows the progress, by `verbose`
         "shuffle": False,  # the datasets shuffle themselves
     }
     if not callable(data.train):
@@ -356,8 +379,18 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
         _check_run_folder(files)
         return None
     stored = yaml.safe_load(files.config.read_text(encoding="utf-8"))
-    if stored != config_to_dict(config):
-        changed = _changed_keys(stored, config_to_dict(config))
+    wanted = config_to_dict(config)
+    if stored != wanted:
+        changed = _changed_keys(stored, wanted)
+        old_epochs = (stored.get("train") or {}).get("epochs")
+        if changed == ["train.epochs"] and config.train.epochs > old_epochs:
+            _extend(files, config, old_epochs)
+            return None
+        if changed == ["train.epochs"]:
+            raise TrainingError(
+                f"{files.root} holds a run of {old_epochs} epochs; it can be extended to more "
+                f"epochs, not cut to {config.train.epochs} (choose another run folder)"
+            )
         raise TrainingError(
             f"{files.root} holds a run with another config (differs in {', '.join(changed)}); "
             "rerun with the same config to resume, or choose another run folder"
@@ -365,6 +398,8 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
     if not files.result.is_file():
         return None
     result = json.loads(files.result.read_text(encoding="utf-8"))
+    if result["epochs"] != config.train.epochs:
+        return None  # an extension stopped before it removed the old result: resume it
     return TrainResult(
         run_dir=files.root,
         history=result["history"],
@@ -373,6 +408,73 @@ def _finished_result(files: RunFiles, config: Config) -> TrainResult | None:
         epochs=result["epochs"],
         resumed_from_epoch=result["epochs"],
     )
+
+
+def _extend(files: RunFiles, config: Config, old_epochs: int) -> None:
+    """Makes the run of `old_epochs` in `files` one of `config.train.epochs`: a finished run
+    gets its last state back as the checkpoint (continued from there); the new config goes
+    in, the old result out (in that order, so a kill at any point leaves a run that a rerun
+    of the same command extends)."""
+    new_epochs = config.train.epochs
+    if files.result.is_file() and not _checkpoint_epoch(files):
+        result = json.loads(files.result.read_text(encoding="utf-8"))
+        if not files.last_weights.is_file() or "random_states" not in result:
+            raise TrainingError(
+                f"{files.root} was finished without its last state ({files.last_weights.name}), "
+                "so it cannot be extended; train a new run from its weights with "
+                f"--set model.transfer_from={files.final_model}"
+            )
+        done = int(result["epochs"])
+        weights = f"epoch-{done:04d}.weights.h5"
+        files.checkpoint.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(files.checkpoint / weights, suffix=".weights.h5") as tmp:
+            shutil.copyfile(files.last_weights, tmp)
+        extension = {"from_epochs": done, "to_epochs": new_epochs}
+        state = {
+            "epoch": done,
+            "weights": weights,
+            "random_states": result["random_states"],
+            "best_epoch": result["best_epoch"],
+            "best_val_loss": result["best_val_loss"],
+            "history": result["history"],
+            "extensions": [*result.get("extensions", []), extension],
+        }
+        atomic.write_json(files.checkpoint / _STATE_FILE, state)
+    else:  # not finished yet: the checkpoint (if any) just runs on to the new total
+        done = _checkpoint_epoch(files)
+        state_path = files.checkpoint / _STATE_FILE
+        if state_path.is_file():
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            extensions = state.get("extensions", [])
+            if not extensions or extensions[-1]["to_epochs"] != new_epochs:  # not a rerun
+                extension = {"from_epochs": old_epochs, "to_epochs": new_epochs}
+                state["extensions"] = [*extensions, extension]
+                atomic.write_json(state_path, state)
+    atomic.write_text(files.config, dump_config(config))
+    atomic.remove_path(files.result)
+    log.info(
+        "extending %s from %d to %d epochs, continuing after epoch %d: the learning rate now "
+        "follows the schedule of a %d-epoch run (warmup, cosine decay to 0 at epoch %d) from "
+        "that epoch on",
+        files.root,
+        old_epochs,
+        new_epochs,
+        done,
+        new_epochs,
+        new_epochs,
+    )
+
+
+def _keep_last_state(files: RunFiles) -> None:
+    """A finished run keeps its last epoch's weights and optimizer state as
+    `last.weights.h5` (to be extended later) and drops its checkpoint folder."""
+    state_path = files.checkpoint / _STATE_FILE
+    if state_path.is_file():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        weights = files.checkpoint / state["weights"]
+        if weights.is_file():
+            weights.replace(files.last_weights)
+    atomic.remove_path(files.checkpoint)
 
 
 def _check_run_folder(files: RunFiles) -> None:
@@ -445,13 +547,19 @@ class _RunRecorder(keras.callbacks.Callback):
     order, each written atomically, so a kill at any point leaves a resumable folder."""
 
     def __init__(
-        self, files: RunFiles, history: dict[str, list[float]], best_epoch: int, best: float
+        self,
+        files: RunFiles,
+        history: dict[str, list[float]],
+        best_epoch: int,
+        best: float,
+        extensions: list[dict[str, int]],
     ):
         super().__init__()
         self.files = files
         self.history = history
         self.best_epoch = best_epoch
         self.best_val_loss = best
+        self.extensions = extensions
         self.failure: str | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -494,8 +602,69 @@ class _RunRecorder(keras.callbacks.Callback):
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val_loss,
             "history": self.history,
+            "extensions": self.extensions,
         }
         atomic.write_json(folder / _STATE_FILE, state)
         for old in folder.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
+
+
+class _EpochLine(keras.callbacks.Callback):
+    """What training shows (in place of Keras's progress bar, which also shows `loss`, Eq. 1
+    plus L2 over the padded batch): with `verbose` 1 or "auto" a bar over the epoch's steps
+    with the running training heatmap loss, and with 1, 2 or "auto" one line per epoch:
+    `Epoch 3/8 - 12s - heatmap_loss (Eq. 1) 0.0123 - val_heatmap_loss 0.0145 (best) - lr 0.02`.
+    """
+
+    def __init__(self, recorder: "_RunRecorder", epochs: int, steps: int, verbose: int | str):
+        super().__init__()
+        self.recorder = recorder
+        self.epochs = epochs
+        self.steps = steps
+        self.bar = verbose in (1, "auto")
+        self.lines = verbose in (1, 2, "auto")
+        self.progbar: keras.utils.Progbar | None = None
+        self.started = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.lines:
+            log.info(
+                "heatmap_loss: Eq. 1, the masked heatmap MSE per person, on the training "
+                "batches and (val_heatmap_loss) on the validation split, which picks best.keras; "
+                "history.csv also holds 'loss', what Adam minimises: Eq. 1 over every keypoint "
+                "slot of a batch (padding included) plus the L2 term"
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.monotonic()
+        if self.bar:
+            sys.stdout.write(f"Epoch {epoch + 1}/{self.epochs}\n")
+            self.progbar = keras.utils.Progbar(
+                self.steps, stateful_metrics=["heatmap_loss"], unit_name="step"
+            )
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.progbar is not None and logs and "heatmap_loss" in logs:
+            self.progbar.update(batch + 1, [("heatmap_loss", float(logs["heatmap_loss"]))])
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.progbar = None
+        if not self.lines or self.recorder.failure is not None:
+            return
+        sys.stdout.write(epoch_line(epoch + 1, self.epochs, self.recorder, self.started) + "\n")
+        sys.stdout.flush()
+
+
+def epoch_line(epoch: int, epochs: int, recorder: "_RunRecorder", started: float) -> str:
+    """The line shown after epoch `epoch` (1-based) from the run's recorded history."""
+    history = recorder.history
+    train_loss = history["heatmap_loss"][-1]
+    val_loss = history[MONITOR][-1]
+    best = " (best)" if recorder.best_epoch == epoch else f" (best {recorder.best_val_loss:.4g})"
+    rate = history.get("learning_rate", [math.nan])[-1]
+    seconds = time.monotonic() - started
+    return (
+        f"Epoch {epoch}/{epochs} - {seconds:.0f}s - heatmap_loss (Eq. 1) {train_loss:.4g} - "
+        f"val_heatmap_loss {val_loss:.4g}{best} - lr {rate:.3g}"
+    )
