@@ -353,10 +353,33 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
 
 
 def _plot_lineage(report: SearchReport, path: Path) -> None:
-    """The best network's ancestry: fitness and validation loss at each step, each step
-    labelled with its mutation and the share of parameters it inherited."""
+    """Writes `lineage_figure(report)` as a PNG."""
+    _save(lineage_figure(report), path)
+
+
+_TITLE_SIZE = 9
+
+
+def _wrap_at(text: str, separator: str, width: int) -> str:
+    """`text` in lines of at most `width` characters where it can, broken after `separator`."""
+    parts = text.split(separator)
+    lines, line = [], ""
+    for index, part in enumerate(parts):
+        piece = part + (separator if index < len(parts) - 1 else "")
+        if line and len(line) + len(piece) > width:
+            lines.append(line)
+            line = ""
+        line += piece
+    return "\n".join([*lines, line])
+
+
+def lineage_figure(report: SearchReport) -> Any:
+    """The best network's ancestry (a matplotlib `Figure`): fitness and validation loss at each
+    step, each step labelled with its mutation and the share of parameters it inherited; the
+    title (the best's genotype wrapped to the figure's width) inside the figure."""
     chain = report.lineage
-    figure = _figure(max(7.0, 1.9 * len(chain)), 4.8)
+    width = max(7.0, 1.9 * len(chain))
+    figure = _figure(width, 4.8)
     axes = figure.add_subplot()
     steps = list(range(len(chain)))
     axes.plot(steps, [c.fitness for c in chain], "-o", color="tab:blue", label="fitness J")
@@ -400,9 +423,13 @@ def _plot_lineage(report: SearchReport, path: Path) -> None:
     axes.set_ylabel("fitness / validation loss")
     best = chain[-1] if chain else None
     if best is not None:
+        # About 0.6 em per character; the genotype is broken between its modules to fit.
+        fits = int(0.85 * width * 72 / (0.6 * _TITLE_SIZE))
+        genotype = _wrap_at(_genotype(best), "-", fits)
         axes.set_title(
-            f"Lineage of the best network (candidate {best.id})\n{_genotype(best)}", fontsize=9
+            f"Lineage of the best network (candidate {best.id})\n{genotype}", fontsize=_TITLE_SIZE
         )
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="lower left")
-    _save(figure, path)
+    figure.tight_layout()
+    return figure
