@@ -241,14 +241,21 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         help="COCO annotation file whose images name the image_ids of --boxes",
     )
     predict.add_argument(
-        "--box-score", type=float, default=0.3, help="ignore --boxes scoring below this"
+        "--detector",
+        type=Path,
+        metavar="FILE.onnx",
+        help="a person detector as an ONNX model (run by onnxruntime; input and output formats "
+        "in the app README) instead of OpenCV's HOG detector; --box-score and --box-nms apply",
+    )
+    predict.add_argument(
+        "--box-score", type=float, default=0.3, help="ignore boxes scoring below this"
     )
     predict.add_argument(
         "--box-nms",
         type=float,
         default=0.6,
         metavar="IOU",
-        help="drop a --boxes box overlapping a better one by more than this IoU (1: keep all)",
+        help="drop a box overlapping a better one by more than this IoU (1: keep all)",
     )
     predict.add_argument("--out", type=Path, help="output folder (default: <input>_poses)")
     predict.add_argument(
@@ -434,6 +441,10 @@ def _run_predict(args: argparse.Namespace) -> int:
             raise EvoposeError("--annotations names the images of --boxes; give --boxes too")
     if args.threads is not None and args.threads < 1:
         raise EvoposeError(f"--threads {args.threads}: must be at least 1")
+    if args.detector is not None:
+        _require_file(args.detector, "--detector")
+        if args.boxes is not None:
+            raise EvoposeError("--detector finds the boxes that --boxes gives; give one of them")
     from evopose.prediction import predict_path
 
     summary = predict_path(
@@ -448,6 +459,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         box_nms=args.box_nms,
         runtime=args.runtime,
         threads=args.threads,
+        detector=args.detector,
     )
     for line in summary:
         print(line)

@@ -1,5 +1,6 @@
 """Poses on pictures: an image, a folder of images or a video in; annotated copies and a JSON of
-keypoints out. Person boxes come from a JSON file or OpenCV's HOG people detector."""
+keypoints out. Person boxes come from a JSON file, an ONNX detector model, or OpenCV's HOG
+people detector."""
 
 import json
 import logging
@@ -110,9 +111,13 @@ class PosePredictor:
 
 
 class HogPeopleDetector:
-    """OpenCV's built-in HOG + linear SVM people detector (no download)."""
+    """OpenCV's built-in HOG + linear SVM people detector (no download), run on the frame
+    downscaled to `max_side` pixels on its longest side (0.7-0.9 s per 720p frame at full size;
+    its 64x128 window finds people taller than ~128 pixels of the downscaled frame)."""
 
-    def __init__(self, min_score: float = 0.3, nms_threshold: float = 0.45):
+    def __init__(
+        self, min_score: float = 0.3, nms_threshold: float = 0.45, max_side: int | None = 640
+    ):
         if not hasattr(cv2, "HOGDescriptor"):
             raise DataError(
                 f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 moved it out); "
@@ -122,18 +127,24 @@ class HogPeopleDetector:
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.min_score = min_score
         self.nms_threshold = nms_threshold
+        self.max_side = max_side
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) `[x, y, w, h]` and scores (N,) in (0, 1) of the people in the image.
 
-        An image smaller than the detector's window (64 wide, 128 tall), on which OpenCV's
-        detector crashes the process, is enlarged to it first (its boxes mapped back)."""
+        An image larger than `max_side` is downscaled first; one smaller than the detector's
+        window (64 wide, 128 tall), on which OpenCV's detector crashes the process, is enlarged
+        to it first; boxes are mapped back to the image."""
         window_w, window_h = self.hog.winSize
         height, width = image_bgr.shape[:2]
         if height < 1 or width < 1:
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
         scale = max(1.0, window_h / height, window_w / width)
-        if scale > 1.0:
+        if scale == 1.0 and self.max_side and max(height, width) > self.max_side:
+            scale = max(self.max_side / max(height, width), window_h / height, window_w / width)
+            size = (max(window_w, round(width * scale)), max(window_h, round(height * scale)))
+            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+        elif scale > 1.0:
             log.info(
                 "the image (%dx%d) is smaller than the people detector's %dx%d window; "
                 "enlarged %.2fx to look for people",
@@ -159,6 +170,81 @@ class HogPeopleDetector:
         return np.asarray(rects, np.float32)[keep], scores[keep]
 
 
+class OnnxPeopleDetector:
+    """A person detector the user brings as an ONNX file, run by onnxruntime.
+
+    Input: one float32 RGB image scaled to [0, 1] (uint8 inputs get 0-255), batch 1, laid out
+    NCHW `[1, 3, H, W]` or NHWC `[1, H, W, 3]` (whichever axis has 3 channels); a model with a
+    fixed H, W gets the frame resized to it (boxes mapped back), one with free H, W the frame
+    as it is. Output (the first one): boxes `[N, 5]` or `[N, 6]` (a leading batch axis of 1
+    allowed), `x1, y1, x2, y2, score[, class]` in the input's pixels; with a class column only
+    class `person_class` (0: COCO's person in YOLO/torchvision-style exports) is kept.
+    """
+
+    def __init__(self, path: str | Path, *, person_class: int = 0, threads: int | None = None):
+        self.path = Path(path)
+        try:
+            import onnxruntime
+        except ImportError:
+            raise DataError("--detector needs onnxruntime: pip install 'evopose[onnx]'") from None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own classes for unreadable models
+            detail = " ".join(str(error).split())[:200]
+            raise DataError(
+                f"--detector: '{self.path}' is not an ONNX model onnxruntime can load ({detail})"
+            ) from None
+        spec = self.session.get_inputs()[0]
+        shape = list(spec.shape)
+        if len(shape) != 4 or 3 not in (shape[1], shape[3]):
+            raise DataError(
+                f"--detector: '{self.path}' takes input '{spec.name}' of shape {shape}; expected "
+                "an image [1, 3, H, W] or [1, H, W, 3] (see the app README)"
+            )
+        self.input = spec.name
+        self.channels_first = shape[1] == 3
+        size = shape[2:4] if self.channels_first else shape[1:3]
+        self.size = tuple(size) if all(isinstance(v, int) and v > 0 for v in size) else None
+        self.uint8 = spec.type == "tensor(uint8)"
+        self.person_class = person_class
+        self(np.zeros((64, 64, 3), np.uint8))  # a wrong output format stops here, not mid-run
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N, 4) `[x, y, w, h]` and scores (N,) of the people in the image."""
+        height, width = image_bgr.shape[:2]
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        scale_x = scale_y = 1.0
+        if self.size is not None:
+            rgb = cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+            scale_x, scale_y = width / self.size[1], height / self.size[0]
+        tensor = rgb if self.uint8 else rgb.astype(np.float32) / np.float32(255)
+        tensor = tensor.transpose(2, 0, 1)[None] if self.channels_first else tensor[None]
+        output = np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(tensor)})[0])
+        if output.ndim == 3 and output.shape[0] == 1:
+            output = output[0]
+        if output.ndim != 2 or output.shape[1] not in (5, 6):
+            raise DataError(
+                f"--detector: '{self.path}' gave an output of shape {list(output.shape)}; "
+                "expected boxes [N, 5] or [N, 6]: x1, y1, x2, y2, score[, class] (see the app "
+                "README)"
+            )
+        output = output.astype(np.float32)
+        if output.shape[1] == 6:
+            output = output[np.rint(output[:, 5]) == self.person_class]
+        x1, x2 = output[:, 0] * scale_x, output[:, 2] * scale_x
+        y1, y2 = output[:, 1] * scale_y, output[:, 3] * scale_y
+        boxes = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1).reshape(-1, 4)
+        keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+        return boxes[keep], output[keep, 4]
+
+
 def predict_path(
     input_path: str | Path,
     weights: str | Path,
@@ -173,6 +259,7 @@ def predict_path(
     box_nms: float | None = None,
     runtime: str = "auto",
     threads: int | None = None,
+    detector: str | Path | None = None,
 ) -> list[str]:
     """Predicts poses on an image, a folder of images or a video; writes annotated copies and
     `keypoints.json` into `out_dir` (default `<input>_poses`). Returns one line per output,
@@ -180,13 +267,20 @@ def predict_path(
 
     The keypoints (names, flip pairs for the flip test, skeleton to draw) are the model's own
     description (`evopose.keypoints`); `keypoints` names a known set to use instead. `boxes`,
-    `annotations`, `box_score` and `box_nms` are `read_boxes`'s file and options."""
+    `annotations`, `box_score` and `box_nms` are `read_boxes`'s file and options; without
+    `boxes`, people are found by the ONNX model `detector` (`OnnxPeopleDetector`, its boxes
+    filtered by `box_score` and `box_nms` too) or else by OpenCV's HOG detector."""
     input_path = Path(input_path)
     if not input_path.exists():
         raise DataError(f"INPUT: no such file or folder '{input_path}'")
     given_boxes = (
         read_boxes(boxes, annotations=annotations, min_score=box_score, nms_iou=box_nms)
         if boxes is not None
+        else None
+    )
+    onnx_detector = (
+        OnnxPeopleDetector(detector, threads=threads)
+        if detector is not None and given_boxes is None
         else None
     )
     from evopose.keypoints import model_keypoints
@@ -198,7 +292,7 @@ def predict_path(
 
     engine = open_runtime(runtime, model, weights, threads=threads, first_batch=2 if flip else 1)
     predictor = PosePredictor(model, info, flip=flip, runtime=engine)
-    detector = HogPeopleDetector() if given_boxes is None else None
+    hog = HogPeopleDetector() if given_boxes is None and onnx_detector is None else None
     out_dir = (
         Path(out_dir) if out_dir is not None else input_path.with_name(input_path.stem + "_poses")
     )
@@ -208,8 +302,17 @@ def predict_path(
             rows = boxes_for(given_boxes, key)
             found = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
             scores = np.asarray([r[4] if len(r) > 4 else 1.0 for r in rows], np.float32)
+        elif onnx_detector is not None:
+            found, scores = onnx_detector(image)
+            rows = _select_boxes(
+                [[*b, s] for b, s in zip(found.tolist(), scores.tolist(), strict=True)],
+                box_score,
+                box_nms,
+            )
+            found = np.asarray([r[:4] for r in rows], np.float32).reshape(-1, 4)
+            scores = np.asarray([r[4] for r in rows], np.float32)
         else:
-            found, scores = detector(image)
+            found, scores = hog(image)
             if len(found) == 0:
                 log.info("%s: the HOG detector found nobody; using the whole image", key)
                 found = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
