@@ -325,18 +325,26 @@ def _ground_truth(annotations: Path, data: object) -> Path | dict:
 
 
 def _annotations(config: Config, manifest: dict) -> Path:
+    """The COCO annotation file of the evaluated split: `eval.annotations`, else the file the
+    split was converted from: where it was then, or, when the dataset has moved (another
+    machine, a copied folder), by its name in `data.root` or `data.root/annotations/`."""
     if config.eval.annotations is not None:
         path = Path(config.eval.annotations)
         if not path.is_file():
             raise ConfigError(f"{config.source}: eval.annotations: no such file '{path}'")
         return path
-    path = Path(manifest["sources"]["annotation_file"])
-    if not path.is_file():
-        raise ConfigError(
-            f"{config.source}: eval.annotations is not set and the annotation file the val split "
-            f"was converted from is gone ('{path}'); set eval.annotations"
-        )
-    return path
+    stored = Path(manifest["sources"]["annotation_file"])
+    root = Path(str(config.data.root))
+    for path in (stored, root / stored.name, root / "annotations" / stored.name):
+        if path.is_file():
+            if path != stored:
+                log.info("annotation file %s (converted from %s, which is gone)", path, stored)
+            return path
+    raise ConfigError(
+        f"{config.source}: eval.annotations is not set and the annotation file the val split "
+        f"was converted from is gone ('{stored}'), nor is it in data.root ('{stored.name}' or "
+        f"'annotations/{stored.name}'); set eval.annotations or copy the file there"
+    )
 
 
 PCKH_THRESHOLD = 0.5
