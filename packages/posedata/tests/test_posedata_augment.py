@@ -22,6 +22,7 @@ from posedata.augment import draw_augmentation
         ("half_body_min_keypoints", 2.5, "must be a whole number >= 0"),
         ("half_body_padding", 0.0, "must be > 0"),
         ("half_body_selection", "random", "must be one of 'balanced', 'reference'"),
+        ("shift_factor", 0.6, "must be in [0, 0.5]"),
     ],
 )
 def test_a_value_out_of_bounds_is_refused_with_its_field_and_the_bound(name, value, problem):
@@ -112,3 +113,28 @@ def test_with_two_lower_body_keypoints_the_reference_may_crop_them_and_balanced_
     assert {_chosen_half(balanced, keypoints, s) for s in seeds} == {"upper"}
     keypoints[12, 2] = 0  # one lower-body keypoint: the reference's lower choice crops nothing
     assert {_chosen_half(reference, keypoints, s) for s in seeds} == {"upper", None}
+
+
+def test_the_shift_moves_only_the_crop_centre_by_about_shift_factor_of_the_box():
+    box = tf.constant([10.0, 20.0, 40.0, 100.0])
+    keypoints = _keypoints()
+    plain, shifted = AugmentConfig(), AugmentConfig(shift_factor=0.1)
+
+    @tf.function
+    def draw(augment, seed):
+        return draw_augmentation(augment, seed, box, keypoints, COCO_PERSON)
+
+    offsets = []
+    for i in range(300):
+        seed = tf.constant([i, 11])
+        a, b = draw(plain, seed), draw(shifted, seed)
+        np.testing.assert_array_equal(a["box"].numpy(), box.numpy())  # the paper's: no shift
+        for key in ("padding", "scale", "rotation", "flip"):  # the other draws are unchanged
+            assert a[key].numpy() == b[key].numpy()
+        assert b["box"].numpy()[2:].tolist() == [40.0, 100.0]
+        offsets.append((b["box"].numpy()[:2] - box.numpy()[:2]) / box.numpy()[2:])
+    offsets = np.array(offsets)
+    assert np.abs(offsets).max() <= 0.2 + 1e-6  # clipped at 2 shift_factor
+    assert 0.085 < offsets.std(axis=0).min() and offsets.std(axis=0).max() < 0.11
+    assert np.abs(offsets.mean(axis=0)).max() < 0.02
+    assert abs(np.corrcoef(offsets.T)[0, 1]) < 0.2  # x and y drawn independently

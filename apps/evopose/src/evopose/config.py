@@ -77,6 +77,7 @@ class AugmentConfig:
     half_body_min_keypoints: int = _augment("half_body_min_keypoints")
     half_body_padding: float = _augment("half_body_padding")
     half_body_selection: Literal["balanced", "reference"] = _augment("half_body_selection")
+    shift_factor: float = _augment("shift_factor")  # not the paper's (0): crop-centre jitter
 
     def __post_init__(self) -> None:
         try:

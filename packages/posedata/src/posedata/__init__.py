@@ -1,6 +1,6 @@
 """posedata: COCO keypoints to TFRecords, the tf.data pipeline, heatmaps, synthetic data."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,9 @@ _LAZY = {  # public name: the module that defines it (imported on first access)
     "heatmap_centres": "heatmaps",
     "heatmap_sigma": "heatmaps",
     "make_dataset": "pipeline",
+    "training_batches": "pipeline",
+    "validation_batches": "pipeline",
+    "prediction_batches": "pipeline",
     "SyntheticCoco": "synthetic",
     "make_synthetic_coco": "synthetic",
     "apply_transform": "transform",
@@ -62,7 +65,12 @@ if TYPE_CHECKING:
     )
     from posedata.graphcheck import GraphMiscompileError, check_graph_geometry
     from posedata.heatmaps import encode_heatmaps, heatmap_centres, heatmap_sigma
-    from posedata.pipeline import make_dataset
+    from posedata.pipeline import (
+        make_dataset,
+        prediction_batches,
+        training_batches,
+        validation_batches,
+    )
     from posedata.synthetic import SyntheticCoco, make_synthetic_coco
     from posedata.transform import (
         apply_transform,
@@ -127,7 +135,10 @@ __all__ = [
     "make_synthetic_coco",
     "mirror_transform",
     "normalize_images",
+    "prediction_batches",
     "read_manifest",
     "synthetic",
+    "training_batches",
+    "validation_batches",
     "warp_image",
 ]

@@ -15,7 +15,8 @@ def draw_augmentation(
 ) -> dict[str, tf.Tensor]:
     """Draw one example's augmentation from a stateless `seed` (shape `[2]`).
 
-    Returns the crop box (the half-body box when drawn), padding, scale, rotation and flip.
+    Returns the crop box (the half-body box when drawn, its centre shifted when
+    `config.shift_factor` > 0), padding, scale, rotation and flip.
     """
     box = tf.convert_to_tensor(box, tf.float32)
     keypoints = tf.convert_to_tensor(keypoints, tf.float32)
@@ -29,6 +30,13 @@ def draw_augmentation(
     rotation = tf.where(uniform[0] < config.rotation_prob, angle, 0.0)
     flip = uniform[1] < config.flip_prob
     box, padding = _half_body(config, uniform[2], uniform[3], box, keypoints, info)
+    if config.shift_factor > 0.0:  # its own draw: the other draws are the same with or without
+        shift = tf.random.stateless_normal(
+            [2], seed=tf.random.experimental.stateless_fold_in(seed, 2)
+        )
+        limit = 2.0 * config.shift_factor
+        offset = tf.clip_by_value(shift * config.shift_factor, -limit, limit) * box[2:4]
+        box = box + tf.concat([offset, tf.zeros([2], tf.float32)], axis=0)
     return {"box": box, "padding": padding, "scale": scale, "rotation": rotation, "flip": flip}
 
 

@@ -27,6 +27,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "rotation_max": (0.0, 180.0, True),
     "half_body_prob": (0.0, 1.0, True),
     "half_body_min_keypoints": (0, None, True),
+    "shift_factor": (0.0, 0.5, True),
 }
 
 
@@ -65,7 +66,10 @@ class AugmentConfig:
     rotation of `clip(N(0, rotation_std), +-rotation_max)` degrees; half-body with probability
     `half_body_prob` when more than `half_body_min_keypoints` keypoints are visible: the crop
     is the box of the chosen half's visible keypoints (`half_body_selection`) padded by
-    `half_body_padding` in place of the usual 1.25.
+    `half_body_padding` in place of the usual 1.25. `shift_factor` (not in the paper's recipe,
+    0 there) moves the crop's centre by `clip(N(0, 1) * shift_factor, +-2 shift_factor)` of the
+    box's width and height on each axis, as a person detector's boxes are off-centre; it makes a
+    network that is evaluated on detector boxes robust to them (the demo uses it).
     """
 
     flip_prob: float = 0.5
@@ -77,6 +81,7 @@ class AugmentConfig:
     half_body_min_keypoints: int = 8
     half_body_padding: float = 1.5
     half_body_selection: HalfBodySelection = "balanced"
+    shift_factor: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
