@@ -66,6 +66,9 @@ def test_eager_vs_graph_covers_every_public_tensorflow_function_of_posedata(repo
         "find_keypoint_set",
         "check_graph_geometry",  # runs graph code itself; tested below
         "make_dataset",  # the pipeline test above runs it in graph mode
+        "training_batches",  # make_dataset by purpose (mode "train", "val", "predict")
+        "validation_batches",
+        "prediction_batches",
         "crop_jpeg",  # tf.functions over crop_transform + crop_image (held to the pipeline)
         "crop_pixels",  # a tf.function over crop_transform + warp_image
     }

@@ -29,8 +29,94 @@ _DTYPES = ("float32", "bfloat16")
 _AUTOTUNE = tf.data.AUTOTUNE
 
 
+ShardFiles = str | os.PathLike | Sequence[str | os.PathLike]
+"""Where the shards are: paths, globs or split folders, local or e.g. `gs://`."""
+
+
+def training_batches(
+    files: ShardFiles,
+    *,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    batch_size: int,
+    augment: AugmentConfig = AugmentConfig(),  # noqa: B008 (frozen, immutable)
+    seed: int | None = None,
+    shuffle_buffer: int = 2048,
+    repeat: bool = False,
+    dataset_info: DatasetInfo = COCO_PERSON,
+    dtype: str = "float32",
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Training batches `(images, heatmaps, valid)`: shuffled, augmented crops by `augment`
+    (reproducible with a `seed`) and their heatmap targets; full batches only."""
+    return make_dataset(
+        files,
+        mode="train",
+        input_size=input_size,
+        heatmap_size=heatmap_size,
+        batch_size=batch_size,
+        augment=augment,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        repeat=repeat,
+        dataset_info=dataset_info,
+        dtype=dtype,
+        input_context=input_context,
+    )
+
+
+def validation_batches(
+    files: ShardFiles,
+    *,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    batch_size: int,
+    dataset_info: DatasetInfo = COCO_PERSON,
+    dtype: str = "float32",
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Validation batches `(images, heatmaps, valid)` for the loss: plain crops in the shards'
+    order; the last batch is padded with entries whose `valid` is all zero."""
+    return make_dataset(
+        files,
+        mode="val",
+        input_size=input_size,
+        heatmap_size=heatmap_size,
+        batch_size=batch_size,
+        dataset_info=dataset_info,
+        dtype=dtype,
+        input_context=input_context,
+    )
+
+
+def prediction_batches(
+    files: ShardFiles,
+    *,
+    input_size: tuple[int, int],
+    batch_size: int,
+    flip_test: bool = False,
+    dataset_info: DatasetInfo = COCO_PERSON,
+    dtype: str = "float32",
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Prediction batches (dicts) for evaluation: images, image_id, instance_id, score,
+    transform (2x3, image to input pixels), box and mask (False for the padding of the last
+    batch); with `flip_test` also "images_flipped" (`posedata.mirror_transform` is their
+    transform)."""
+    return make_dataset(
+        files,
+        mode="predict",
+        input_size=input_size,
+        batch_size=batch_size,
+        flip_test=flip_test,
+        dataset_info=dataset_info,
+        dtype=dtype,
+        input_context=input_context,
+    )
+
+
 def make_dataset(
-    file_pattern: str | os.PathLike | Sequence[str | os.PathLike],
+    file_pattern: ShardFiles,
     *,
     mode: str,
     input_size: tuple[int, int],
@@ -46,7 +132,9 @@ def make_dataset(
     flip_test: bool = False,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
-    """Batches from TFRecord shards (paths, globs, split folders; local or e.g. `gs://`).
+    """Batches from TFRecord shards (paths, globs, split folders; local or e.g. `gs://`) by a
+    mode string: the one implementation behind `training_batches`, `validation_batches` and
+    `prediction_batches` (use those; this stays for compatibility).
 
     - "train": augmented crops, `(images, heatmaps, valid)`; full batches only.
     - "val": plain crops, `(images, heatmaps, valid)`; the last batch is padded with
