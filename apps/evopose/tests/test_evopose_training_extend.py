@@ -160,3 +160,15 @@ def test_the_epoch_line_shows_the_heatmap_loss_not_kerass_loss(extended):
     assert float(match[2]) == pytest.approx(result.history["val_heatmap_loss"][0], rel=1e-3)
     assert "loss:" not in out and " - loss" not in out  # Keras's own line is not shown
     assert "'loss', what Adam minimises: Eq. 1 over every keypoint slot" in extended["log"]
+
+
+def test_a_run_finished_without_its_last_state_says_how_to_go_on(tmp_path):
+    from evopose.config import dump_config
+
+    run = tmp_path / "run"  # as train(..., keep_last_state=False) or an older evopose left it
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_config(_config()))
+    (run / "result.json").write_text(json.dumps({"epochs": 1, "history": {}}))
+    with pytest.raises(TrainingError, match=r"cannot be extended; .*model\.transfer_from="):
+        train(_config(), run, data=_data(), epochs=2, verbose=0)
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 1

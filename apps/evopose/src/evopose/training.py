@@ -88,6 +88,7 @@ def train(
     data: TrainData | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
+    keep_last_state: bool = True,
 ) -> TrainResult:
     """Trains `model` (default: the network of `config.model`) for `epochs` (default:
     `config.train.epochs`) and returns the history and best validation loss.
@@ -95,7 +96,9 @@ def train(
     Rerunning with the same arguments after an interruption continues from the last finished
     epoch; rerunning a finished run returns its stored result. `data` defaults to the TFRecords
     named in `config.data`; `strategy` to TensorFlow's current one. `callbacks` run after the
-    run folder's own (history, checkpoints, TensorBoard).
+    run folder's own (history, checkpoints, TensorBoard). `keep_last_state` keeps the last
+    epoch's weights and optimizer state (`last.weights.h5`) so that the run can be extended;
+    without it the finished run holds only its models.
     """
     if epochs is not None:
         if epochs < 1:
@@ -112,7 +115,9 @@ def train(
         atomic.remove_leftovers(files.root)
         fresh = [False]  # set once this call has started a new run in the folder
         try:
-            return _train_held(config, files, model, strategy, data, callbacks, verbose, fresh)
+            return _train_held(
+                config, files, model, strategy, data, callbacks, verbose, fresh, keep_last_state
+            )
         except BaseException as error:
             if fresh[0] and not _checkpoint_epoch(files):
                 _remove_unfinished(files.root, keep_folder=existed)  # no half-made run folder
@@ -132,13 +137,14 @@ def _train_held(
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int | str,
     fresh: list[bool],
+    keep_last_state: bool = True,
 ) -> TrainResult:
     """`train` once the run folder is held; sets `fresh[0]` when it starts a new run there."""
     recipe = config.train
     current = tf.distribute.get_strategy()
     finished = _finished_result(files, config)
     if finished is not None:
-        _keep_last_state(files)  # when a kill came between result.json and the tidying
+        _tidy_finished(files, keep_last_state)  # a kill came after result.json was written
         log.info("%s already holds this finished run; nothing to do", files.root)
         return finished
 
@@ -231,7 +237,7 @@ def _train_held(
             "random_states": last["random_states"],  # with last.weights.h5: the last state
         },
     )
-    _keep_last_state(files)
+    _tidy_finished(files, keep_last_state)
     return result
 
 
@@ -465,11 +471,11 @@ def _extend(files: RunFiles, config: Config, old_epochs: int) -> None:
     )
 
 
-def _keep_last_state(files: RunFiles) -> None:
-    """A finished run keeps its last epoch's weights and optimizer state as
-    `last.weights.h5` (to be extended later) and drops its checkpoint folder."""
+def _tidy_finished(files: RunFiles, keep_last_state: bool) -> None:
+    """A finished run drops its checkpoint folder, keeping its last epoch's weights and
+    optimizer state as `last.weights.h5` (to be extended later) when `keep_last_state`."""
     state_path = files.checkpoint / _STATE_FILE
-    if state_path.is_file():
+    if keep_last_state and state_path.is_file():
         state = json.loads(state_path.read_text(encoding="utf-8"))
         weights = files.checkpoint / state["weights"]
         if weights.is_file():
