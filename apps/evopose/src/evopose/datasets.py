@@ -102,9 +102,8 @@ def make_train_data(
     augment = augment_config(config)
 
     def train(epoch: int) -> tf.data.Dataset:
-        return posedata.make_dataset(
+        return posedata.training_batches(
             train_dir,
-            mode="train",
             batch_size=recipe.batch_size,
             augment=augment,
             seed=epoch_seed(recipe.seed, epoch),
@@ -113,9 +112,7 @@ def make_train_data(
             **common,
         ).take(steps)
 
-    val = posedata.make_dataset(
-        val_dir, mode="val", batch_size=recipe.val_batch_size, seed=recipe.seed, **common
-    )
+    val = posedata.validation_batches(val_dir, batch_size=recipe.val_batch_size, **common)
     val_examples = posedata.read_manifest(val_dir)["counts"]["examples"]
     if val_examples == 0:
         raise DataError(f"{val_dir} holds no examples; validation needs at least one")
