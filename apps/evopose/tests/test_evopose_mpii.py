@@ -121,6 +121,20 @@ def test_eval_reports_pckh_next_to_oks_ap(mpii_dataset, tmp_path):
     assert record["counts"]["left_wrist"] == int(expected.counts[15]) > 0
 
 
+def test_eval_without_detector_boxes_points_to_ground_truth_boxes(mpii_dataset, capsys):
+    args = [
+        "eval",
+        str(TINY),
+        "--weights",
+        str(TINY),
+        "--set",
+        f"data.root={mpii_dataset / 'data'}",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no converted 'val-dets' split" in err and "--boxes ground_truth" in err
+
+
 def test_pckh_needs_ground_truth_boxes_and_says_so(mpii_dataset, tmp_path, caplog):
     from evopose.config import load_config
     from evopose.evaluation import _pckh

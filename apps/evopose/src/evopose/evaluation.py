@@ -69,7 +69,14 @@ def evaluate_model(
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     split = VAL_DETECTIONS if protocol.boxes == "detections" else VAL
-    folder = split_folder(config, split)
+    try:
+        folder = split_folder(config, split)
+    except ConfigError as error:
+        if split != VAL_DETECTIONS:
+            raise
+        raise ConfigError(  # MPII, for one, comes without detector boxes
+            f"{error}; or evaluate on the ground-truth boxes with --boxes ground_truth"
+        ) from None
     manifest = posedata.read_manifest(folder)
     annotations = _annotations(config, manifest)
     annotation_data = _read_annotations(annotations)
