@@ -141,3 +141,35 @@ def test_ray_address_local_starts_a_cluster_on_loopback():
         assert listening, "ss shows no port of the Ray processes"
     loopback = ("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:")
     assert [address for address in listening if not address.startswith(loopback)] == []
+
+
+RAY_IMPORTED_FIRST = """
+import ray  # before the executor could set the loopback-only switch: Ray has read it
+from evosearch import ExecutorError, RayExecutor
+
+try:
+    RayExecutor("local", init_options={"num_cpus": 1, "log_to_driver": False}).start()
+except ExecutorError as exc:
+    print(exc)
+print(ray.is_initialized())
+"""
+
+
+def test_a_local_cluster_is_refused_when_ray_was_imported_before_the_loopback_switch():
+    pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-c", RAY_IMPORTED_FIRST],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    message, initialized = done.stdout.strip().splitlines()[-2:]
+    assert message.startswith(
+        "Ray was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set, so a local "
+        "cluster would not listen on 127.0.0.1 only"
+    ), message
+    assert initialized == "False"  # no cluster was started

@@ -5,6 +5,10 @@ session already running in this process, connects to a cluster by ``address`` (`
 ``"ray://host:10001"``), or starts a local one (``address`` None or ``"local"``) from
 ``init_options``. A local cluster started here listens on 127.0.0.1 only
 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` unless set otherwise, and node address 127.0.0.1).
+Ray reads that switch once, when it is first imported: if Ray was imported before it was set,
+the executor cannot keep a new local cluster on loopback and refuses to start one (one line
+saying how to fix it); it also checks the started cluster's addresses and stops it if they
+are not loopback.
 Ray re-runs a task whose worker process died up to ``max_retries`` times; if it still fails,
 the engine sees a transient error and applies its own attempt limit.
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,14 +83,17 @@ class RayExecutor:
         if self._remote is not None:
             return
         local = self.address in LOCAL_ADDRESSES
-        if local and sys.modules.get("ray") is None:
+        if local:  # before Ray is imported, which reads it (and for the processes it starts)
             os.environ.setdefault(LOCAL_ONLY_ENV, "0")
+        loopback = local and os.environ[LOCAL_ONLY_ENV].lower() not in ("1", "true")
         try:
             import ray
         except ImportError:
             raise ExecutorError("RayExecutor needs Ray: pip install 'evosearch[ray]'") from None
         self._ray = ray
         if not ray.is_initialized():
+            if loopback:
+                _check_loopback_possible(ray)
             options = {"include_dashboard": False, **self.init_options}
             if local:
                 options.setdefault("_node_ip_address", LOOPBACK)
@@ -99,6 +105,8 @@ class RayExecutor:
                 where = self.address or "a new local cluster"
                 raise ExecutorError(f"cannot start Ray on {where}: {exc}") from None
             self._owns_session = True
+            if loopback:
+                self._check_loopback()
         self._remote = ray.remote(_run_in_ray).options(
             num_cpus=self.num_cpus,
             num_gpus=self.num_gpus,
@@ -114,6 +122,18 @@ class RayExecutor:
                 f"asking for {self.request()}; lower the request or add nodes"
             )
         log.info("Ray executor: %d slots, each task asks for %s", self._slots, self.request())
+
+    def _check_loopback(self) -> None:
+        """Stops the local cluster just started unless its node and GCS are on 127.0.0.1."""
+        ray = self._ray
+        addresses = [ray.get_runtime_context().gcs_address, ray.util.get_node_ip_address()]
+        if all(address.startswith(LOOPBACK) for address in addresses):
+            return
+        self.close()
+        raise ExecutorError(
+            f"the local Ray cluster started at {', '.join(addresses)}, not on {LOOPBACK} only; "
+            f"stopped it. Set {LOCAL_ONLY_ENV}=0 before Ray is imported"
+        )
 
     def submit(self, task: EvalTask) -> str:
         """Send ``task`` as a Ray task; the device is known when it ends (``"ray"`` until then)."""
@@ -175,6 +195,19 @@ class RayExecutor:
 
     def __repr__(self) -> str:
         return f"RayExecutor(address={self.address!r}, request={self.request()})"
+
+
+def _check_loopback_possible(ray: Any) -> None:
+    """An ExecutorError when Ray was imported before the loopback-only switch was set: it read
+    the switch then, and a new local cluster would listen on this machine's network address."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if getattr(constants, "ENABLE_RAY_CLUSTER", False):
+        raise ExecutorError(
+            f"Ray was imported before {LOCAL_ONLY_ENV}=0 was set, so a local cluster would "
+            f"not listen on {LOOPBACK} only; set {LOCAL_ONLY_ENV}=0 in the environment (or "
+            "before importing ray), or start a cluster yourself (ray start --head "
+            f"--node-ip-address {LOOPBACK}) and pass its address"
+        )
 
 
 def _fitting(available: Mapping[str, float], request: Mapping[str, float]) -> int:
