@@ -139,6 +139,100 @@ def test_a_second_train_on_a_held_run_folder_is_refused_at_once(
     assert not (tmp_path / "run" / "config.yaml").exists()
 
 
+_STUCK_HOLDER = """
+import signal, sys, time
+from evopose.folderlock import hold_folder
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stuck: only SIGKILL ends it
+with hold_folder(sys.argv[1], "run folder"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_free_folder_ends_a_stuck_holder_and_leaves_a_free_folder_alone(tmp_path):
+    from evopose.folderlock import free_folder
+
+    assert free_folder(tmp_path / "missing") is None
+    assert not (tmp_path / "missing").exists()  # nothing created
+    with hold_folder(tmp_path / "mine"):
+        pass
+    assert free_folder(tmp_path / "mine") is None
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_HOLDER, str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert free_folder(tmp_path / "run", grace=0.5, timeout=30) == holder.pid
+        assert holder.wait(timeout=10) == -9  # it ignored SIGTERM: SIGKILL ended it
+    finally:
+        holder.kill()
+        holder.wait()
+    with hold_folder(tmp_path / "run"):  # free again
+        pass
+
+
+def _toy_search(work: Path, evaluate):
+    """A search of evosearch's toy space through the app's executor (serial, with the app's
+    handling of held candidate folders and corrupt shards): as fast as a search gets."""
+    import evosearch
+    from evopose.config import SearchConfig
+    from evopose.search.executors import make_executor
+    from evosearch.toy import IntVectorSpace
+
+    return evosearch.Search(
+        IntVectorSpace(),
+        evaluate,
+        work / "ledger.sqlite",
+        evosearch.SearchConfig(parents=1, children=1, generations=0),
+        fitness=lambda metrics: metrics["val_loss"],
+        executor=make_executor(SearchConfig()),
+        artifact_root=work / "candidates",
+        progress=False,
+    )
+
+
+def _train_in_folder(request):
+    """Stands in for a candidate's training: holds its folder as `evopose.training` does."""
+    with hold_folder(request.artifact_dir, "run folder"):
+        return {"val_loss": 1.0}
+
+
+def test_a_rerun_ends_a_killed_searchs_worker_still_holding_a_candidate_folder(tmp_path):
+    import evosearch
+
+    work = tmp_path / "search"
+    orphan = _hold_in_another_process(work / "candidates" / "gen-0000" / "child-0000")
+    try:
+        _toy_search(work, _train_in_folder).run()
+        ended = orphan.wait(timeout=30)
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert ended == -15  # SIGTERM
+    with evosearch.Ledger(work / "ledger.sqlite", create=False) as ledger:
+        (ancestor,) = ledger.candidates()
+    assert (ancestor.status, ancestor.attempts) == ("done", 1)
+
+
+def test_a_candidate_that_found_its_folder_held_is_retried_not_failed(tmp_path):
+    import evosearch
+    from evopose.search.executors import end_orphaned_holders
+
+    def held(request):
+        raise FolderBusyError(f"{request.artifact_dir}: this run folder is in use (pid 1)")
+
+    request = evosearch.EvalRequest(
+        candidate_id=3, genotype=[[1]], generation=1, parent_id=1, parent_artifact=None,
+        artifact_dir=str(tmp_path / "c3"), budget=1, seed=0,
+    )  # fmt: skip
+    executor = end_orphaned_holders(evosearch.SerialExecutor())
+    executor.submit(evosearch.EvalTask(held, request))
+    (outcome,) = executor.wait()
+    assert outcome.error.startswith("FolderBusyError: ") and outcome.transient
+
+
 # --- leftovers ------------------------------------------------------------------------------
 
 
@@ -188,6 +282,37 @@ def test_a_corrupt_shard_is_named_in_one_line_and_no_run_folder_is_left(
     assert "re-run the conversion" in line
     assert "Traceback" not in result.stderr
     assert not run.exists()
+
+
+class _CorruptShardOnce:
+    """Stands in for a candidate's training on a corrupt shard (`evopose.training`'s error),
+    until the conversion is re-run (`fixed`)."""
+
+    def __init__(self, shard: Path):
+        self.shard, self.fixed = shard, False
+
+    def __call__(self, request):
+        from evopose.errors import DataError
+
+        if not self.fixed:
+            raise DataError(f"{self.shard}: corrupt TFRecord shard (corrupted record at 1); "
+                            "re-run the conversion to rewrite it")  # fmt: skip
+        return {"val_loss": 1.0}
+
+
+def test_a_search_stops_on_a_corrupt_shard_and_its_rerun_trains_the_candidate_again(tmp_path):
+    import evosearch
+    from evopose.errors import DataError
+
+    shard = tmp_path / "data" / "train" / "train-00000-of-00001.tfrecord"
+    evaluate = _CorruptShardOnce(shard)
+    with pytest.raises(DataError, match=rf"^{shard}: corrupt TFRecord shard .*re-run the conv"):
+        _toy_search(tmp_path, evaluate).run()
+    evaluate.fixed = True
+    _toy_search(tmp_path, evaluate).run()
+    with evosearch.Ledger(tmp_path / "ledger.sqlite", create=False) as ledger:
+        (ancestor,) = ledger.candidates()
+    assert (ancestor.status, ancestor.attempts) == ("done", 2)  # not failed for good
 
 
 # --- full disk ------------------------------------------------------------------------------

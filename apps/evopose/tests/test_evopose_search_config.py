@@ -3,6 +3,7 @@ from a config: fitness (Eq. 2), engine settings, candidates' training configs, e
 resume checks and the command line. No TensorFlow here."""
 
 import math
+import os
 import pickle
 from pathlib import Path
 
@@ -210,6 +211,15 @@ def test_one_worker_per_accelerator_or_ray():
     assert tpus.devices == ("TPU:tpu-a", "TPU:tpu-b")
     ray = make_executor(_config().search, ray_address="auto", ray_gpus=1)
     assert isinstance(ray, evosearch.RayExecutor) and ray.request() == {"CPU": 1.0, "GPU": 1.0}
+
+
+def test_a_local_ray_cluster_is_set_to_listen_on_loopback_before_ray_loads(monkeypatch):
+    monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
+    make_executor(_config().search, ray_address="auto")  # joins a cluster: nothing to set
+    assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in os.environ
+    local = make_executor(_config().search, ray_address="local")
+    assert local.address == "local"
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
 
 
 def test_executor_choices_are_checked():

@@ -138,6 +138,7 @@ def test_the_resumed_search_finishes_every_candidate(search):
     assert {c.status for c in final} == {"done"}
     with evosearch.Ledger(search["work"] / "ledger.sqlite", create=False) as ledger:
         assert [g.generation for g in ledger.generations()] == list(range(GENERATIONS + 1))
+    assert not (search["work"] / ".evopose.lock").exists()  # a finished search lets go
 
 
 def test_no_trained_candidate_is_lost_or_trained_again(search):

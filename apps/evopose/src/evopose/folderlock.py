@@ -7,11 +7,17 @@ the lock when the holder exits in any way (SIGKILL included), so a lock file lef
 run never blocks a rerun; a second process that asks while the holder lives
 is refused at once with one line naming the folder and the pid. Where `fcntl` is missing
 (Windows) folders are not locked.
+
+`free_folder(path)` is for a folder only a process of an earlier, killed run can hold (a
+candidate's folder inside a search folder this process holds): it ends that holder (a worker
+stuck when its search was killed) and waits until the folder is free.
 """
 
 import contextlib
 import logging
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +29,16 @@ LOCK_NAME = ".evopose.lock"
 """The lock file inside a held folder (ignored when deciding whether a folder is empty)."""
 
 
+ORPHAN_GRACE_SECONDS = 10.0
+"""How long `free_folder` lets a holder end after SIGTERM before it sends SIGKILL."""
+
+
 class FolderBusyError(EvoposeError):
-    """Another live evopose process holds the folder."""
+    """Another live evopose process holds the folder (`pid`, when it wrote it)."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 _CLAIMED: dict[Path, int] = {}  # folder -> lock file descriptor, held until the process ends
@@ -89,7 +103,8 @@ def _flock(fcntl, fd: int, folder: Path, what: str) -> None:
         raise FolderBusyError(
             f"{folder}: this {what} is in use by another evopose process"
             f"{f' (pid {holder})' if holder else ''}; wait for it to end or choose "
-            f"another {what}"
+            f"another {what}",
+            holder,
         ) from None
     except BaseException:
         os.close(fd)
@@ -115,6 +130,67 @@ def _unlock(folder: Path, fd: int | None) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def free_folder(
+    folder: str | Path,
+    what: str = "folder",
+    *,
+    grace: float = ORPHAN_GRACE_SECONDS,
+    timeout: float = 60.0,
+) -> int | None:
+    """Makes `folder` free when a process of an earlier, killed run still holds it: ends that
+    process (SIGTERM, then SIGKILL after `grace` seconds) and waits until it has let go.
+    Returns the pid it ended, None when the folder was free (a missing folder is not created).
+    Only for folders no live run of the user's can hold. A FolderBusyError when the holder
+    cannot be ended: not a process of this machine holding the folder's lock file (checked in
+    /proc; where there is none, nothing is ended), or still holding it after `timeout` s."""
+    folder = Path(folder)
+    if not (folder / LOCK_NAME).exists():
+        return None
+    deadline = time.monotonic() + timeout
+    ended: int | None = None
+    terminated_at = 0.0
+    while True:
+        try:
+            _unlock(folder, _lock(folder, what))
+        except FolderBusyError as busy:
+            now = time.monotonic()
+            if busy.pid is None or now > deadline or not _holds_lock(busy.pid, folder):
+                raise
+            if ended != busy.pid:
+                log.warning(
+                    "%s is held by pid %d, a process of an earlier run that was killed; ending it",
+                    folder,
+                    busy.pid,
+                )
+                ended, terminated_at = busy.pid, now
+                _signal(busy.pid, signal.SIGTERM)
+            elif now - terminated_at > grace:
+                _signal(busy.pid, signal.SIGKILL)
+            time.sleep(0.1)
+        else:
+            return ended
+
+
+def _holds_lock(pid: int, folder: Path) -> bool:
+    """True when process `pid` has `folder`'s lock file open (Linux: /proc/PID/fd)."""
+    lock = str((folder / LOCK_NAME).resolve())
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        links = list(fds.iterdir())
+    except OSError:
+        return False
+    for link in links:
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == lock:
+                return True
+    return False
+
+
+def _signal(pid: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, number)
 
 
 def is_lock_file(path: Path) -> bool:

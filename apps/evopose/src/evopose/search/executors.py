@@ -1,11 +1,18 @@
 """Where a search's candidates train: in this process, one worker process per accelerator
 (GPU ids or TPU names) or per share of the CPU, or as Ray tasks (evosearch's executors).
 
-A candidate whose training found the disk full stops the search with one line instead of
-failing for good: it stays unfinished in the ledger, so the rerun (after space was freed)
-trains it again, resuming from its last checkpoint (`stop_on_full_disk`).
+A candidate whose training found the disk full, or a corrupt TFRecord shard, stops the
+search with one line instead of failing for good: it stays unfinished in the ledger, so the
+rerun (after space was freed or the conversion re-run) trains it again, resuming from its last
+checkpoint (`stop_on_full_disk`).
+
+A candidate's folder still held by a worker of an earlier, killed search (stuck when the
+search died, so it outlived it) is freed before the candidate trains: that worker is ended,
+and a candidate that still found its folder held is retried, not failed for good
+(`end_orphaned_holders`).
 """
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -14,10 +21,14 @@ from dataclasses import dataclass
 import evosearch
 from evopose.atomic import DiskFullError
 from evopose.config import SearchConfig
-from evopose.errors import SearchError
+from evopose.errors import DataError, SearchError
+from evopose.folderlock import FolderBusyError, free_folder
+from evosearch.executors.ray_cluster import LOCAL_ADDRESSES, LOCAL_ONLY_ENV
 
 log = logging.getLogger(__name__)
 
+CORRUPT_SHARD = "corrupt TFRecord shard"
+"""What the training's error for a corrupt shard says (`evopose.training`)."""
 _LOGGERS = ("evopose", "evosearch", "posedata", "posenets", "weightxfer")
 
 
@@ -47,19 +58,53 @@ class WorkerSetup:
 
 def stop_on_full_disk(executor: evosearch.Executor) -> evosearch.Executor:
     """`executor` itself, its `wait` changed to raise `DiskFullError` when a candidate's
-    training ended with a full disk: that stops the search and leaves the candidate (and any
-    other unfinished one) to the rerun, instead of marking it failed for good."""
+    training ended with a full disk, or `DataError` when it read a corrupt TFRecord shard: that
+    stops the search and leaves the candidate (and any other unfinished one) to the rerun,
+    instead of marking it failed for good (the fix is outside the search: free space, re-run
+    the conversion)."""
     wait = executor.wait
-    prefix = f"{DiskFullError.__name__}: "
+    full = f"{DiskFullError.__name__}: "
+    data = f"{DataError.__name__}: "
 
     def wait_or_stop(timeout: float | None = None) -> list:
         outcomes = wait(timeout)
         for outcome in outcomes:
-            if outcome.error and outcome.error.startswith(prefix):
-                raise DiskFullError(outcome.error[len(prefix) :])
+            error = outcome.error or ""
+            if error.startswith(full):
+                raise DiskFullError(error[len(full) :])
+            if error.startswith(data) and CORRUPT_SHARD in error:
+                raise DataError(error[len(data) :])
         return outcomes
 
     executor.wait = wait_or_stop
+    return executor
+
+
+def end_orphaned_holders(executor: evosearch.Executor) -> evosearch.Executor:
+    """`executor` itself, changed so that a candidate's folder held by a process of an earlier,
+    killed search is freed before the candidate is sent (`evopose.folderlock.free_folder`: the
+    search holds its work folder, so no live run can hold a candidate folder inside it), and a
+    candidate whose training still found its folder held is retried (a transient error)."""
+    submit, wait = executor.submit, executor.wait
+    busy = f"{FolderBusyError.__name__}: "
+
+    def submit_freed(task: evosearch.EvalTask) -> str:
+        if task.request.artifact_dir:
+            try:
+                free_folder(task.request.artifact_dir, "candidate folder")
+            except FolderBusyError as error:
+                log.warning("%s; candidate %d may be retried", error, task.request.candidate_id)
+        return submit(task)
+
+    def wait_retrying(timeout: float | None = None) -> list:
+        return [
+            dataclasses.replace(outcome, transient=True)
+            if outcome.error and outcome.error.startswith(busy)
+            else outcome
+            for outcome in wait(timeout)
+        ]
+
+    executor.submit, executor.wait = submit_freed, wait_retrying
     return executor
 
 
@@ -74,9 +119,12 @@ def make_executor(
     """The executor for a search: Ray at `ray_address` (each child asking for `ray_gpus`), one
     worker per TPU in `tpus` or per GPU id in `gpus`, else `search.workers` processes sharing
     the CPU; serial in this process when `search.workers` is unset or 1. Each stops the
-    search when a candidate finds the disk full (`stop_on_full_disk`)."""
+    search when a candidate finds the disk full (`stop_on_full_disk`) and frees a candidate
+    folder a killed search's worker still holds (`end_orphaned_holders`)."""
     return stop_on_full_disk(
-        _executor(search, gpus=gpus, tpus=tpus, ray_address=ray_address, ray_gpus=ray_gpus)
+        end_orphaned_holders(
+            _executor(search, gpus=gpus, tpus=tpus, ray_address=ray_address, ray_gpus=ray_gpus)
+        )
     )
 
 
@@ -94,6 +142,8 @@ def _executor(
     if len(chosen) > 1:
         raise SearchError(f"{' and '.join(chosen)} cannot be combined; choose one")
     if ray_address is not None:
+        if ray_address in LOCAL_ADDRESSES:  # a new cluster: loopback only, set before Ray loads
+            os.environ.setdefault(LOCAL_ONLY_ENV, "0")
         return evosearch.RayExecutor(ray_address, num_cpus=1, num_gpus=ray_gpus)
     if tpus:
         return evosearch.ProcessExecutor(

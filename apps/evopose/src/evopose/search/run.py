@@ -7,6 +7,7 @@ from pathlib import Path
 import evosearch
 from evopose.config import Config
 from evopose.errors import SearchError
+from evopose.folderlock import release_folder
 from evopose.search.evaluation import COST_METRICS, TrainCandidate, search_resolution
 from evopose.search.report import write_report
 from evopose.search.workdir import SearchFiles, record_config
@@ -96,9 +97,12 @@ def run_search(
         progress=progress,
     )
     log.info("search in %s: %s", files.root, _describe(config))
-    result = search.run()
-    if result.generation >= 0:
-        write_report(files.root)
+    try:
+        result = search.run()
+        if result.generation >= 0:
+            write_report(files.root)
+    finally:  # the folder is free again: its lock file goes (record_config claimed it)
+        release_folder(files.root)
     return result
 
 
