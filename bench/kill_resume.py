@@ -4,19 +4,27 @@ random moments, rerun, and compared with a run never interrupted.
 For each case the script first runs the command once uninterrupted (the reference) and times
 it; then, `--kills` times, starts it in a fresh folder, sends SIGKILL to its whole process group
 (the command and any worker it started) at a moment drawn uniformly from (0, the reference's
-wall time), and reruns it to the end. Each rerun must end bit-identical to the reference:
-
-- train: every weight of `model.keras` and `best.keras`, and `history.json`, equal to the bit;
-- search: every candidate in the ledger (genotype, parent, status, fitness, val_loss, params)
-  equal to the bit, and every candidate's `best.keras` weights equal to the bit.
+wall time), and reruns it to the end. Each rerun must end bit-identical to the reference, file
+by file (`fingerprint`): the same files (TensorBoard logs and the search's report pictures
+aside); every array of every `.keras` model (weights and optimizer state) and `.h5` weights
+file equal to the bit, with the same names, shapes and dtypes, and the model's config equal;
+`history.json`, `history.csv`, `config.yaml`, `transfer.json`, the loss curve and every other
+file equal byte for byte (the run folder's own path replaced by a placeholder); `result.json`
+equal but for its wall time; and, for the search, every ledger row equal (genotype, parent,
+status, budget, seed, fitness, metrics, info, artifact) but for timings, device and attempt
+count, and the generations and settings tables equal.
 
 It also checks that no process of the killed run is left (its process group is empty once the
-kill has been delivered, and no process still has the folder open) and that no temporary file
-(`.NAME.PID.tmp*`, `.NAME.PID.old`, `*.partial`) is left in the folder after the rerun.
-The search runs with `search.workers=2`, so its candidates train in worker processes that
-must die with it. The data is `evopose data synth` (tiny), the network the 64x48 tiny one.
+kill has been delivered, and no process at all has a file of the folder open) and that no
+temporary file (`.NAME.PID.tmp*`, `.NAME.PID.old`, `*.partial`) is left in the folder after the
+rerun. The search runs with `search.workers=2`, so its candidates train in worker processes
+that must die with it. Everything is as small as still tests the point, so that 10 kills of
+each case fit in well under an hour on 2 busy cores: `evopose data synth` with 48 training
+images, 32x24 networks, batches of 8, 2 steps an epoch (train: 3 epochs of the tiny network
+with a drop-connect block; search: the ancestor 2 epochs, one generation of 2 children 2
+epochs each, inheriting their parent's weights).
 
-Run: cd /work/main && hatch run python bench/kill_resume.py [--kills 10] [--seed 0]
+Run: cd /work/main && nice -n 10 hatch run python bench/kill_resume.py [--kills 10] [--seed 0]
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe_machine  # bench/machine.py (the script's folder is on sys.path)
+
 APP = Path(__file__).resolve().parents[1] / "apps" / "evopose"
 TINY = APP / "configs" / "tiny_synthetic.yaml"
 SEARCH = APP / "configs" / "search-cpu.yaml"
@@ -42,13 +52,17 @@ SEARCH = APP / "configs" / "search-cpu.yaml"
 # random numbers while training and a resume must restore that generator too.
 GENOTYPE = "[[3,1,1,1],[3,1,1,2],[3,1,2,2],[3,1,2,2],[3,2,3,1],[3,1,4,1],[3,1,4,1]]"
 TRAIN_EPOCHS = 3
-TRAIN_SETS = [f"train.epochs={TRAIN_EPOCHS}", "train.steps_per_epoch=3", "train.val_steps=1",
-              f"model.genotype={GENOTYPE}"]  # fmt: skip
-SEARCH_SETS = ["search.generations=1", "search.children=2", "search.parents=2",
-               "search.ancestor_epochs=2", "search.child_epochs=2", "search.workers=2",
-               "train.steps_per_epoch=3", "train.val_steps=1"]  # fmt: skip
-LEDGER_FIELDS = ("id", "generation", "parent_id", "genotype", "status", "fitness")
-LEDGER_METRICS = ("val_loss", "params", "flops", "best_epoch", "epochs")
+SMALL = ["model.input_size=[32,24]", "train.batch_size=8", "train.val_batch_size=8",
+         "train.steps_per_epoch=2", "train.val_steps=1"]  # fmt: skip
+TRAIN_SETS = [*SMALL, f"train.epochs={TRAIN_EPOCHS}", f"model.genotype={GENOTYPE}"]
+SEARCH_SETS = [*SMALL, "search.generations=1", "search.children=2", "search.parents=2",
+               "search.ancestor_epochs=2", "search.child_epochs=2", "search.workers=2"]  # fmt: skip
+# What may differ between a resumed run and the reference: when and where things ran.
+LEDGER_VOLATILE = {"created_at", "started_at", "finished_at", "eval_seconds", "device",
+                   "attempts"}  # fmt: skip
+METRICS_VOLATILE = {"train_seconds", "resumed_from_epoch"}
+RESULT_VOLATILE = {"wall_seconds_last_call"}
+UNCOMPARED = {"tensorboard", "report"}  # event files named by time; the report's timings
 
 
 def evopose(*args: str) -> list[str]:
@@ -134,59 +148,141 @@ def leftovers(folder: Path) -> list[str]:
     return found
 
 
-def weights(path: Path) -> list:
-    import keras
+def h5_arrays(source: object) -> dict[str, tuple]:
+    """Every dataset of an HDF5 file (a path or a file object): name -> (dtype, shape, bytes)."""
+    import h5py
 
-    import posenets  # noqa: F401 (registers the networks' classes for loading)
+    arrays: dict[str, tuple] = {}
 
-    return keras.saving.load_model(path, compile=False).get_weights()
+    def visit(name: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset):
+            value = item[()]
+            data = value.tobytes() if hasattr(value, "tobytes") else bytes(str(value), "utf-8")
+            arrays[name] = (str(item.dtype), item.shape, data)
 
-
-def same_weights(a: Path, b: Path) -> bool:
-    import numpy as np
-
-    wa, wb = weights(a), weights(b)
-    return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
-
-
-def fingerprint_train(folder: Path) -> dict:
-    return {"history": json.loads((folder / "history.json").read_text())}
+    with h5py.File(source, "r") as file:
+        file.visititems(visit)
+    return arrays
 
 
-def compare_train(reference: Path, folder: Path) -> list[str]:
-    problems = []
-    if fingerprint_train(reference) != fingerprint_train(folder):
-        problems.append("history.json differs")
-    for name in ("model.keras", "best.keras"):
-        if not same_weights(reference / name, folder / name):
-            problems.append(f"{name} weights differ")
+def keras_file(path: Path, folder: Path) -> dict[str, object]:
+    """A `.keras` model: its config and keypoints JSON as they are, every array of its weights
+    (optimizer state included); not its metadata (the date it was saved)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {}
+        for name in archive.namelist():
+            if name == "metadata.json":
+                continue
+            data = archive.read(name)
+            members[name] = (
+                h5_arrays(io.BytesIO(data))
+                if name.endswith(".h5")
+                else data.replace(str(folder).encode(), b"<RUN>")
+            )
+        return members
+
+
+def ledger_tables(path: Path, folder: Path) -> dict[str, object]:
+    """The ledger's rows without the fields that say when and where a candidate ran."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        candidates = []
+        for row in db.execute("SELECT * FROM candidates ORDER BY id"):
+            item = {k: row[k] for k in row.keys() if k not in LEDGER_VOLATILE}  # noqa: SIM118
+            for key in ("artifact", "artifact_dir"):
+                if item[key]:
+                    item[key] = str(Path(item[key]).relative_to(folder))
+            metrics = json.loads(item["metrics"] or "{}")
+            item["metrics"] = {k: v for k, v in metrics.items() if k not in METRICS_VOLATILE}
+            candidates.append(item)
+        generations = [
+            (row["generation"], row["survivors"])
+            for row in db.execute("SELECT * FROM generations ORDER BY generation")
+        ]
+        meta = sorted(tuple(row) for row in db.execute("SELECT key, value FROM meta"))
+    return {"candidates": candidates, "generations": generations, "meta": meta}
+
+
+def fingerprint(folder: Path) -> dict[str, object]:
+    """What a finished run folder holds, file by file, in the form `compare` checks to the bit."""
+    found: dict[str, object] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or UNCOMPARED & set(relative.parts):
+            continue
+        if path.name.endswith(("ledger.sqlite-wal", "ledger.sqlite-shm")):
+            continue  # SQLite's journal: the ledger's rows are compared
+        if path.suffix == ".keras":
+            value: object = keras_file(path, folder)
+        elif path.suffix == ".h5":
+            value = h5_arrays(path)
+        elif path.name == "ledger.sqlite":
+            value = ledger_tables(path, folder)
+        elif path.name == "result.json":
+            value = {
+                k: v for k, v in json.loads(path.read_text()).items() if k not in RESULT_VOLATILE
+            }
+        else:  # the folder's own path (a parent's model in config.yaml) as a placeholder
+            value = path.read_bytes().replace(str(folder).encode(), b"<RUN>")
+        found[str(relative)] = value
+    return found
+
+
+def compare(reference: Path, folder: Path) -> list[str]:
+    """How `folder` differs from `reference` (empty: bit-identical)."""
+    a, b = fingerprint(reference), fingerprint(folder)
+    problems = [f"{name} only in the reference" for name in sorted(a.keys() - b.keys())]
+    problems += [f"{name} not in the reference" for name in sorted(b.keys() - a.keys())]
+    for name in sorted(a.keys() & b.keys()):
+        if a[name] != b[name]:
+            detail = ""
+            if isinstance(a[name], dict) and isinstance(b[name], dict):
+                keys = sorted(k for k in a[name].keys() | b[name].keys()
+                              if a[name].get(k) != b[name].get(k))  # fmt: skip
+                detail = f" ({len(keys)} entries: {', '.join(map(str, keys[:4]))})"
+            problems.append(f"{name} differs{detail}")
     return problems
 
 
-def ledger_rows(folder: Path) -> list[dict]:
-    import evosearch
+def progress(case: str, folder: Path) -> str:
+    """What a killed run had finished (what its rerun resumes from)."""
+    if case == "train":
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            epoch = json.loads((folder / "checkpoint" / "state.json").read_text())["epoch"]
+            return f"checkpoint after epoch {epoch}"
+        return "finished" if (folder / "result.json").exists() else "no checkpoint"
+    import sqlite3
 
-    with evosearch.Ledger(folder / "ledger.sqlite", create=False) as ledger:
-        rows = []
-        for c in ledger.candidates():
-            row = {field: getattr(c, field) for field in LEDGER_FIELDS}
-            row.update({m: (c.metrics or {}).get(m) for m in LEDGER_METRICS})
-            row["artifact"] = c.artifact and str(Path(c.artifact).relative_to(folder))
-            rows.append(row)
-        return rows
+    with contextlib.suppress(sqlite3.Error):
+        uri = f"file:{folder / 'ledger.sqlite'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            rows = list(db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status"))
+        checkpoints = len(list(folder.glob("candidates/*/*/checkpoint/state.json")))
+        states = ", ".join(f"{count} {status}" for status, count in rows) or "no candidate"
+        return f"{states}; {checkpoints} candidate checkpoints"
+    return "no ledger"
 
 
-def compare_search(reference: Path, folder: Path) -> list[str]:
-    problems = []
-    a, b = ledger_rows(reference), ledger_rows(folder)
-    if a != b:
-        problems.append(f"ledger differs: {a} vs {b}")
-        return problems
-    for row in a:
-        artifact = row["artifact"]
-        if artifact and not same_weights(reference / artifact, folder / artifact):
-            problems.append(f"candidate {row['id']}: best.keras weights differ")
-    return problems
+def holders(folder: Path) -> list[int]:
+    """Pids of processes (any, not only the killed group) with a file of `folder` open or their
+    working directory in it."""
+    inside = str(folder.resolve())
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        links = [proc / "cwd", *proc.glob("fd/*")] if os.access(proc / "fd", os.R_OK) else []
+        for link in links:
+            with contextlib.suppress(OSError):
+                if os.readlink(link).startswith(inside + os.sep):
+                    found.append(int(proc.name))
+                    break
+    return found
 
 
 def main() -> int:
@@ -207,30 +303,29 @@ def main() -> int:
     log = root / "log.txt"
     data = root / "data"
     if not (data / "train" / "manifest.json").exists():
-        run_to_end(evopose("data", "synth", "--out", str(data), "--train", "200", "--val",
-                           "16", "--image-size", "128", "160", "--overwrite"), log)  # fmt: skip
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
+        run_to_end(evopose("data", "synth", "--out", str(data), "--train", "48", "--val",
+                           "8", "--image-size", "64", "48", "--overwrite"), log)  # fmt: skip
+    print(f"machine: {describe_machine()}; Python {platform.python_version()}")
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"folder: {root}; seed {args.seed}; {args.kills} kills per case")
     summary = {}
     started_all = time.monotonic()
     for case in args.cases.split(","):
-        reference = root / f"{case}-reference"
+        # Every run folder is named `run` (in its own parent), as the loss curve's title is.
+        reference = root / f"{case}-reference" / "run"
         timing = root / f"{case}-reference.seconds"
         if timing.exists():  # a finished reference of an earlier call with --keep
             wall = float(timing.read_text())
         else:
-            shutil.rmtree(reference, ignore_errors=True)
+            shutil.rmtree(reference.parent, ignore_errors=True)
             wall = run_to_end(command(case, reference, data), log)
             timing.write_text(f"{wall:.3f}\n")
         print(f"{case}: reference run {wall:.1f} s")
-        compare = compare_train if case == "train" else compare_search
         counts = {"kills": 0, "killed_while_running": 0, "identical": 0, "orphans": 0,
                   "leftovers": 0}  # fmt: skip
         for index in range(args.kills):
-            folder = root / f"{case}-{index:02d}"
-            shutil.rmtree(folder, ignore_errors=True)
+            folder = root / f"{case}-{index:02d}" / "run"
+            shutil.rmtree(folder.parent, ignore_errors=True)
             checkpoint = None
             if args.after_checkpoint and case == "train":
                 epoch = rng.randint(1, TRAIN_EPOCHS - 1)
@@ -239,9 +334,10 @@ def main() -> int:
             else:
                 moment = rng.uniform(0.0, wall)
             running, group = run_and_kill(command(case, folder, data), moment, log, checkpoint)
-            orphans = group_alive(group)
+            orphans = sorted(set(group_alive(group)) | set(holders(folder)))
             for pid in orphans:  # do not let an orphan spoil the next runs
                 os.kill(pid, signal.SIGKILL)
+            state = progress(case, folder)
             resumed = time.monotonic()
             run_to_end(command(case, folder, data), log)
             problems = compare(reference, folder)
@@ -256,7 +352,7 @@ def main() -> int:
             when = f"epoch {checkpoint[1]}'s checkpoint + " if checkpoint else ""
             print(
                 f"{case} #{index}: SIGKILL at {when}{moment:5.1f} s"
-                f"{'' if running else ' (had already ended)'}, rerun {rerun:5.1f} s: "
+                f"{'' if running else ' (had already ended)'} ({state}), rerun {rerun:5.1f} s: "
                 f"{verdict}; {len(orphans)} processes left; {len(left)} temporary files left"
                 + (f" {left}" if left else "")
             )
