@@ -26,34 +26,38 @@ def parent_file(tmp_path_factory):
             layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
     path = tmp_path_factory.mktemp("parent") / "parent.keras"
     parent.save(path)
-    return path
+    gammas = {
+        layer.name: layer.get_weights()[0]
+        for layer in parent.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    return path, gammas
 
 
-def _grown_batch_norm(parent, child):
-    """A batch-norm layer with more entries in the child than in the parent."""
-    parents = {layer.name: layer for layer in parent.layers}
+def _grown_batch_norm(parent_gammas, child):
+    """A batch-norm layer with more entries in the child than in the parent: the parent's
+    gamma, the child's and the parent's length."""
     for layer in child.layers:
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.name in parents:
-            before = parents[layer.name].get_weights()[0].shape[0]
-            if layer.get_weights()[0].shape[0] > before:
-                return parents[layer.name], layer, before
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.name in parent_gammas:
+            before = parent_gammas[layer.name]
+            if layer.get_weights()[0].shape[0] > before.shape[0]:
+                return before, layer.get_weights()[0], before.shape[0]
     raise AssertionError("no batch-norm layer grew")
 
 
 @pytest.mark.parametrize("fill", ["child", "parent_mean"])
 def test_transfer_from_fills_new_batch_norm_entries_as_the_config_says(parent_file, fill):
+    parent_path, parent_gammas = parent_file
     config = ModelConfig(
         "evopose2d",
         SIZE,
         genotype=CHILD,
         search_resolution=SIZE,  # built as written (no compound scaling)
-        transfer_from=str(parent_file),
+        transfer_from=str(parent_path),
         transfer_batch_norm_fill=fill,
     )
     child = build_model(config)
-    parent = keras.saving.load_model(parent_file, compile=False)
-    source, target, n = _grown_batch_norm(parent, child)
-    gamma_parent, gamma_child = source.get_weights()[0], target.get_weights()[0]
+    gamma_parent, gamma_child, n = _grown_batch_norm(parent_gammas, child)
     np.testing.assert_array_equal(gamma_child[:n], gamma_parent)  # inherited
     expected = gamma_parent.mean() if fill == "parent_mean" else 1.0  # Keras' gamma init: 1
     np.testing.assert_allclose(gamma_child[n:], expected, rtol=1e-6)
