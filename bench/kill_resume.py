@@ -165,7 +165,12 @@ def h5_arrays(source: object) -> dict[str, tuple]:
     return arrays
 
 
-def keras_file(path: Path, folder: Path) -> dict[str, object]:
+def placeholders(text: bytes, folder: Path, data: Path) -> bytes:
+    """`text` with the run folder's and the data folder's paths as placeholders."""
+    return text.replace(str(folder).encode(), b"<RUN>").replace(str(data).encode(), b"<DATA>")
+
+
+def keras_file(path: Path, folder: Path, data: Path) -> dict[str, object]:
     """A `.keras` model: its config and keypoints JSON as they are, every array of its weights
     (optimizer state included); not its metadata (the date it was saved)."""
     import io
@@ -176,12 +181,9 @@ def keras_file(path: Path, folder: Path) -> dict[str, object]:
         for name in archive.namelist():
             if name == "metadata.json":
                 continue
-            data = archive.read(name)
-            members[name] = (
-                h5_arrays(io.BytesIO(data))
-                if name.endswith(".h5")
-                else data.replace(str(folder).encode(), b"<RUN>")
-            )
+            raw = archive.read(name)
+            h5 = name.endswith(".h5")
+            members[name] = h5_arrays(io.BytesIO(raw)) if h5 else placeholders(raw, folder, data)
         return members
 
 
@@ -208,7 +210,7 @@ def ledger_tables(path: Path, folder: Path) -> dict[str, object]:
     return {"candidates": candidates, "generations": generations, "meta": meta}
 
 
-def fingerprint(folder: Path) -> dict[str, object]:
+def fingerprint(folder: Path, data: Path) -> dict[str, object]:
     """What a finished run folder holds, file by file, in the form `compare` checks to the bit."""
     found: dict[str, object] = {}
     for path in sorted(folder.rglob("*")):
@@ -218,7 +220,7 @@ def fingerprint(folder: Path) -> dict[str, object]:
         if path.name.endswith(("ledger.sqlite-wal", "ledger.sqlite-shm")):
             continue  # SQLite's journal: the ledger's rows are compared
         if path.suffix == ".keras":
-            value: object = keras_file(path, folder)
+            value: object = keras_file(path, folder, data)
         elif path.suffix == ".h5":
             value = h5_arrays(path)
         elif path.name == "ledger.sqlite":
@@ -228,14 +230,14 @@ def fingerprint(folder: Path) -> dict[str, object]:
                 k: v for k, v in json.loads(path.read_text()).items() if k not in RESULT_VOLATILE
             }
         else:  # the folder's own path (a parent's model in config.yaml) as a placeholder
-            value = path.read_bytes().replace(str(folder).encode(), b"<RUN>")
+            value = placeholders(path.read_bytes(), folder, data)
         found[str(relative)] = value
     return found
 
 
-def compare(reference: Path, folder: Path) -> list[str]:
+def compare(reference: Path, folder: Path, data: Path, reference_data: Path) -> list[str]:
     """How `folder` differs from `reference` (empty: bit-identical)."""
-    a, b = fingerprint(reference), fingerprint(folder)
+    a, b = fingerprint(reference, reference_data), fingerprint(folder, data)
     problems = [f"{name} only in the reference" for name in sorted(a.keys() - b.keys())]
     problems += [f"{name} not in the reference" for name in sorted(b.keys() - a.keys())]
     for name in sorted(a.keys() & b.keys()):
@@ -290,6 +292,19 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10, help="kills per case")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--cases", default="train,search")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="compare with this finished reference run folder of the (one) case instead of "
+        "running one (with --reference-data and --reference-seconds)",
+    )
+    parser.add_argument("--reference-data", type=Path, help="the data --reference trained on")
+    parser.add_argument(
+        "--reference-seconds", type=float, help="--reference's wall time (for the kill moments)"
+    )
+    parser.add_argument(
+        "--start", type=int, default=0, help="number of the first kill (to add kills to a --keep)"
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of /tmp")
     parser.add_argument(
         "--after-checkpoint",
@@ -314,7 +329,10 @@ def main() -> int:
         # Every run folder is named `run` (in its own parent), as the loss curve's title is.
         reference = root / f"{case}-reference" / "run"
         timing = root / f"{case}-reference.seconds"
-        if timing.exists():  # a finished reference of an earlier call with --keep
+        reference_data = args.reference_data or data
+        if args.reference is not None:
+            reference, wall = args.reference, args.reference_seconds
+        elif timing.exists():  # a finished reference of an earlier call with --keep
             wall = float(timing.read_text())
         else:
             shutil.rmtree(reference.parent, ignore_errors=True)
@@ -323,7 +341,7 @@ def main() -> int:
         print(f"{case}: reference run {wall:.1f} s")
         counts = {"kills": 0, "killed_while_running": 0, "identical": 0, "orphans": 0,
                   "leftovers": 0}  # fmt: skip
-        for index in range(args.kills):
+        for index in range(args.start, args.start + args.kills):
             folder = root / f"{case}-{index:02d}" / "run"
             shutil.rmtree(folder.parent, ignore_errors=True)
             checkpoint = None
@@ -340,7 +358,7 @@ def main() -> int:
             state = progress(case, folder)
             resumed = time.monotonic()
             run_to_end(command(case, folder, data), log)
-            problems = compare(reference, folder)
+            problems = compare(reference, folder, data, reference_data)
             left = leftovers(folder)
             counts["kills"] += 1
             counts["killed_while_running"] += running
