@@ -170,7 +170,7 @@ def _saved_model(model: keras.Model, path: Path, inputs: np.ndarray, batch: None
 
 
 def _tflite(model: keras.Model, path: Path, inputs: np.ndarray, batch: int | None) -> np.ndarray:
-    from evopose.runtimes import TFLiteRuntime
+    from evopose.engines import TFLiteRuntime
 
     staging = path.with_name(path.name + ".saved_model")
     signature = None
@@ -188,7 +188,7 @@ def _tflite(model: keras.Model, path: Path, inputs: np.ndarray, batch: int | Non
 
 
 def _onnx(model: keras.Model, path: Path, inputs: np.ndarray, batch: None) -> np.ndarray:
-    from evopose.runtimes import OnnxRuntime
+    from evopose.engines import OnnxRuntime
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes np.object
