@@ -148,6 +148,17 @@ def test_export_static_batch_tflite(tiny, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+def test_a_dynamic_batch_tflite_export_runs_any_batch(tiny, tmp_path):
+    from evopose.export import export_keras_model
+
+    path = export_keras_model(tiny["model"], "tflite", tmp_path / "dynamic.tflite").path
+    runtime = runtimes.TFLiteRuntime.from_file(path, threads=1)
+    for count in (1, 3, 1):  # its default batch first, then resized, then back
+        crops = np.random.default_rng(count).normal(size=(count, 64, 48, 3)).astype(np.float32)
+        expected = tiny["model"].predict_on_batch(crops)
+        assert _relative(runtime(crops), expected) < RELATIVE_TOLERANCE
+
+
 def test_export_batch_is_for_tflite_only(tiny, capsys):
     args = ["export", "--weights", str(tiny["path"]), "--format", "onnx", "--batch", "4"]
     assert main(args) == 2

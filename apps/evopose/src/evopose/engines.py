@@ -101,9 +101,8 @@ class TFLiteRuntime(Runtime):
             if interpreter_class is None:
                 raise ExportError("the TFLite runtime needs tensorflow or ai_edge_litert")
             interpreter = interpreter_class(model_path=str(path), num_threads=self.threads)
+            interpreter.allocate_tensors()  # a dynamic batch: at its default batch, for now
             details = interpreter.get_input_details()[0]
-            if int(details["shape_signature"][0]) > 0:
-                interpreter.allocate_tensors()
             self._interpreters[path] = (interpreter, details)
         return self._interpreters[path]
 
