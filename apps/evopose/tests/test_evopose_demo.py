@@ -16,6 +16,7 @@ from evopose.cli import main
 from evopose.demo import DEMO_CONFIG, demo_config
 
 TINY = [
+    "model.input_size=[64, 48]",
     "search.generations=1",
     "search.children=2",
     "search.parents=1",
@@ -124,8 +125,10 @@ def test_rerunning_the_demo_resumes_without_redoing_anything(demo, capsys):
 def test_the_embedded_config_is_a_small_search_on_the_demo_data(tmp_path):
     config = demo_config(tmp_path)
     assert config.data.root == str(tmp_path / "data")
-    assert config.model.name == "evopose2d" and config.model.input_size == (64, 48)
+    assert config.model.name == "evopose2d" and config.model.input_size == (96, 72)
+    assert config.model.head_channels == 48  # 48x36 heatmaps at a CPU's cost
     assert config.search.generations >= 2 and config.search.children >= 2
     assert 1 + config.search.generations * config.search.children >= 8  # networks, all new
-    assert config.search.flip_only and config.data.augment.scale_factor > 0  # final: scale jitter
+    assert config.search.flip_only  # children: flip only; the final training: box jitter
+    assert config.data.augment.scale_factor > 0 and config.data.augment.shift_factor > 0
     assert yaml.safe_load(DEMO_CONFIG)["search"]["gamma"] == -0.07

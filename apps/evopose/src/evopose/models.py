@@ -29,8 +29,6 @@ def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> kera
         kwargs["search_resolution"] = model.search_resolution
     if model.head_channels is not None:
         kwargs["head_channels"] = model.head_channels
-    if model.head_channels is not None:
-        kwargs["head_channels"] = model.head_channels
     network = posenets.create_model(model.name, **kwargs)
     if model.transfer_from is not None:
         parent = load_model(model.transfer_from)

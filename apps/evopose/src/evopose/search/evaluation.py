@@ -83,7 +83,15 @@ class TrainCandidate:
             )
         started = time.monotonic()
         try:
-            result = train(config, run_dir, model=model, strategy=strategy, verbose=self.verbose)
+            # A child is never extended: no last-state file beside its best weights.
+            result = train(
+                config,
+                run_dir,
+                model=model,
+                strategy=strategy,
+                verbose=self.verbose,
+                keep_last_state=False,
+            )
         except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
             # A preempted TPU or a lost worker: the next attempt resumes from the checkpoint.
             raise TransientEvaluationError(
