@@ -61,8 +61,8 @@ data:
   augment: {flip_prob: 0.5, scale_factor: 0.25, rotation_prob: 0.0, shift_factor: 0.08}
 train:
   epochs: 18              # the best network's final training (children: search.child_epochs)
-  batch_size: 16          # many small steps: a few epochs of a few hundred images must move
-                          # batch norm's running statistics off their start
+  batch_size: 16          # many small steps: at batch 32 the ancestor's validation loss was
+                          # still on the all-zero plateau after 5 epochs (BENCHMARKS.md)
   val_batch_size: 64
   base_lr: 4.0e-3         # above the paper's: short runs of small networks; low enough that
                           # a child restarting from its parent's weights keeps them
