@@ -36,7 +36,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from posedata.coco import is_inside_image_folder, load_json
+from posedata.coco import _numbers, is_inside_image_folder, load_json
 from posedata.errors import DataError
 from posedata.info import MPII
 
@@ -251,17 +251,6 @@ def _parse_person(entry: Any, where: str) -> _Person:
     if cx != -1:
         cy += CENTER_SHIFT * scale
     return _Person(image, (cx - 1.0, cy - 1.0), PIXEL_STD * scale, keypoints)
-
-
-def _numbers(values: Any, count: int, where: str) -> tuple[float, ...]:
-    if not isinstance(values, list | tuple) or len(values) != count:
-        raise DataError(f"{where} must be a list of {count} numbers, got {values!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise DataError(f"{where} must hold finite numbers, got {v!r}")
-        out.append(float(v))
-    return tuple(out)
 
 
 def _head_segment(person: _Person) -> float:
