@@ -31,7 +31,7 @@ from evosearch import (
     SearchConfig,
     SerialExecutor,
 )
-from evosearch.evaluation import EvalRequest
+from evosearch.contract import EvalRequest
 from evosearch.ledger import NewCandidate
 from evosearch.toy import IntVectorSpace, ToyEvaluation
 

@@ -26,9 +26,9 @@ import posenets
 from evopose.config import Config
 from evopose.datasets import write_synthetic_dataset
 from evopose.demo import IMAGE_SIZE, demo_config
-from evopose.search.evaluation import TrainCandidate, search_resolution
+from evopose.search.candidate import TrainCandidate, search_resolution
+from evopose.search.evopose_space import EvoPoseSpace
 from evopose.search.run import fitness_of, run_search
-from evopose.search.space import EvoPoseSpace
 
 
 def main() -> None:

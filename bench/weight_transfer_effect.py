@@ -34,8 +34,8 @@ from evopose.datasets import TRAIN, dataset_info, make_train_data, write_synthet
 from evopose.demo import IMAGE_SIZE, demo_config
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.models import build_model, load_model
-from evopose.search.evaluation import candidate_config, search_resolution
-from evopose.search.space import EvoPoseSpace, describe_mutation
+from evopose.search.candidate import candidate_config, search_resolution
+from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
 from evopose.training import train
 from evosearch import GenotypeSet
 from weightxfer.keras import transfer_model

@@ -9,8 +9,8 @@ import pytest
 
 import evosearch
 from evopose.runfiles import RunFiles, plot_loss_curve
-from evopose.search.report import SearchReport, lineage_figure
-from evopose.search.space import EvoPoseSpace
+from evopose.search.evopose_space import EvoPoseSpace
+from evopose.search.search_report import SearchReport, lineage_figure
 
 ANCESTOR = [[3, 1, 2, 1], [3, 2, 3, 2], [5, 2, 5, 2], [3, 3, 10, 2], [5, 3, 14, 1],
             [5, 4, 24, 2], [3, 1, 40, 1]]  # fmt: skip

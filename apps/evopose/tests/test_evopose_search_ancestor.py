@@ -14,7 +14,7 @@ import posenets
 from evopose.config import config_from_dict
 from evopose.errors import ConfigError
 from evopose.search.ancestor import inherit_weights, read_weight_file
-from evopose.search.evaluation import TRANSFER_JSON, TrainCandidate
+from evopose.search.candidate import TRANSFER_JSON, TrainCandidate
 
 SIZE = (64, 48)  # small, to stay fast; the layer shapes do not depend on it
 SLIM = [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 2, 2], [3, 1, 2, 2], [3, 1, 3, 1], [3, 1, 4, 1],

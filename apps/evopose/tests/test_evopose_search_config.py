@@ -14,7 +14,7 @@ import evosearch
 from evopose.cli import build_parser
 from evopose.config import config_from_dict, dump_config, load_config
 from evopose.errors import ConfigError, SearchError
-from evopose.search.evaluation import TrainCandidate, candidate_config, search_resolution
+from evopose.search.candidate import TrainCandidate, candidate_config, search_resolution
 from evopose.search.executors import WorkerSetup, make_executor
 from evopose.search.run import check_searchable, engine_config, fitness_of
 from evopose.search.workdir import SearchFiles, record_config

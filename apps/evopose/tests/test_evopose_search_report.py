@@ -14,9 +14,9 @@ import evosearch
 from evopose.cli import main
 from evopose.config import config_from_dict, load_config
 from evopose.errors import SearchError
-from evopose.search.report import build_report, write_report
+from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
 from evopose.search.run import engine_config, fitness_of
-from evopose.search.space import EvoPoseSpace, describe_mutation
+from evopose.search.search_report import build_report, write_report
 from evopose.search.workdir import SearchFiles, record_config
 
 

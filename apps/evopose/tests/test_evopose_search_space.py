@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import posenets
-from evopose.search.space import EvoPoseSpace, describe_mutation
+from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
 from evosearch import GenotypeSet
 
 
@@ -92,7 +92,7 @@ def test_candidates_are_built_as_written_at_the_search_resolution():
 def test_the_configured_head_width_reaches_the_candidates_and_their_networks():
     from evopose.config import config_from_dict
     from evopose.models import build_model
-    from evopose.search.evaluation import candidate_config
+    from evopose.search.candidate import candidate_config
 
     genotype = [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 1, 2], [3, 1, 1, 2], [3, 1, 1, 1]] + [
         [3, 1, 1, 1]

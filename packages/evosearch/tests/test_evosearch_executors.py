@@ -12,7 +12,7 @@ from evosearch import (
     SerialExecutor,
     VisibleDevices,
 )
-from evosearch.evaluation import EvalRequest, EvalTask
+from evosearch.contract import EvalRequest, EvalTask
 from evosearch.toy import ToyEvaluation
 
 

@@ -112,7 +112,7 @@ def test_the_executor_connects_to_a_running_cluster_by_address(cluster):
         import sys
         import ray
         from evosearch import RayExecutor
-        from evosearch.evaluation import EvalRequest, EvalTask
+        from evosearch.contract import EvalRequest, EvalTask
         from evosearch.toy import ToyEvaluation
 
         executor = RayExecutor(sys.argv[1], resources={"accel": 1})

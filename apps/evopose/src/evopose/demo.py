@@ -30,7 +30,7 @@ from evopose import atomic
 from evopose.config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from evopose.errors import DataError
 from evopose.search import export_best, run_search, write_report
-from evopose.search.evaluation import search_resolution
+from evopose.search.candidate import search_resolution
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@ crop transforms, instance rescoring, OKS-NMS, COCO results and evaluation, and P
 (MPII's metric).
 """
 
+from cocoeval_tools.coco_eval import BACKENDS, STAT_NAMES, EvalResult, evaluate
+from cocoeval_tools.decoding import decode_heatmaps, flip_indices, flip_merge
 from cocoeval_tools.errors import (
     BackendUnavailableError,
     CocoEvalToolsError,
@@ -13,8 +15,6 @@ from cocoeval_tools.errors import (
     InvalidInputError,
     ResultsFormatError,
 )
-from cocoeval_tools.evaluation import BACKENDS, STAT_NAMES, EvalResult, evaluate
-from cocoeval_tools.heatmaps import decode_heatmaps, flip_indices, flip_merge
 from cocoeval_tools.nms import oks_nms, soft_oks_nms
 from cocoeval_tools.oks import COCO_SIGMAS
 from cocoeval_tools.pckh import (
@@ -26,7 +26,7 @@ from cocoeval_tools.pckh import (
 )
 from cocoeval_tools.results import check_results, read_results, to_coco_results, write_results
 from cocoeval_tools.scoring import rescore
-from cocoeval_tools.synthetic import synthetic_keypoint_dataset
+from cocoeval_tools.synthetic_results import synthetic_keypoint_dataset
 from cocoeval_tools.transforms import invert_transforms, to_image_coords
 
 __version__ = "0.2.0"

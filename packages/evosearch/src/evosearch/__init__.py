@@ -1,7 +1,7 @@
 """evosearch: a crash-safe (mu + lambda) evolution engine with an SQLite ledger and
 serial, process-pool and Ray executors. It knows nothing of the networks it evolves."""
 
-from evosearch.config import SearchConfig
+from evosearch.contract import EvalRequest, EvalResult, EvalTask, Evaluation, Outcome
 from evosearch.engine import Search, SearchResult, candidate_streams, select_survivors
 from evosearch.errors import (
     ConfigError,
@@ -16,7 +16,6 @@ from evosearch.errors import (
     TransientEvaluationError,
     WorkerDiedError,
 )
-from evosearch.evaluation import EvalRequest, EvalResult, EvalTask, Evaluation, Outcome
 from evosearch.events import (
     Callback,
     CandidateFinished,
@@ -48,7 +47,8 @@ from evosearch.reports import (
     lineage,
     pareto_front,
 )
-from evosearch.space import SearchSpace
+from evosearch.search_config import SearchConfig
+from evosearch.space_protocol import SearchSpace
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evosearch.config import SearchConfig
+from evosearch.contract import EvalRequest, EvalTask, Evaluation, Outcome
 from evosearch.errors import (
     FitnessError,
     GenotypeError,
@@ -31,7 +31,6 @@ from evosearch.errors import (
     SearchError,
     SearchSpaceExhaustedError,
 )
-from evosearch.evaluation import EvalRequest, EvalTask, Evaluation, Outcome
 from evosearch.events import (
     Callback,
     CandidateFinished,
@@ -48,7 +47,8 @@ from evosearch.executors.serial import SerialExecutor
 from evosearch.fitness import Fitness, TradeoffFitness
 from evosearch.genotype import Genotype, GenotypeSet, genotype_key, normalize_genotype
 from evosearch.ledger import Candidate, Ledger, NewCandidate
-from evosearch.space import SearchSpace
+from evosearch.search_config import SearchConfig
+from evosearch.space_protocol import SearchSpace
 
 log = logging.getLogger("evosearch")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from evosearch._files import write_text_atomic
+from evosearch.contract import EvalRequest, EvalResult
 from evosearch.errors import GenotypeError, TransientEvaluationError
-from evosearch.evaluation import EvalRequest, EvalResult
 from evosearch.genotype import Genotype, GenotypeSet
 
 FAULTS = ("raise", "nan", "die", "die_once", "transient", "transient_once")

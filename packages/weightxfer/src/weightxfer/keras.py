@@ -13,7 +13,7 @@ import numpy as np
 
 from weightxfer.errors import WeightTransferError
 from weightxfer.layers import BatchNormFill, Fallback, last_block_fallback, transfer_layers
-from weightxfer.report import TransferReport
+from weightxfer.transfer_report import TransferReport
 
 try:
     import keras

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from weightxfer.arrays import inherited_count, overlap, transfer_array
 from weightxfer.errors import WeightTransferError
-from weightxfer.report import LayerTransfer, TransferReport
+from weightxfer.transfer_report import LayerTransfer, TransferReport
 
 log = logging.getLogger(__name__)
 

@@ -143,7 +143,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from evopose.search.report import write_report
+    from evopose.search.search_report import write_report
 
     report = write_report(args.work_dir, top=args.top)
     if args.json:
@@ -154,7 +154,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from evopose.search.export import export_best
+    from evopose.search.search_export import export_best
 
     exported = export_best(
         args.work_dir,

@@ -8,8 +8,8 @@ import evosearch
 from evopose.config import Config
 from evopose.errors import SearchError
 from evopose.folderlock import release_folder
-from evopose.search.evaluation import COST_METRICS, TrainCandidate, search_resolution
-from evopose.search.report import write_report
+from evopose.search.candidate import COST_METRICS, TrainCandidate, search_resolution
+from evopose.search.search_report import write_report
 from evopose.search.workdir import SearchFiles, record_config
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def run_search(
 ) -> evosearch.SearchResult:
     """Runs (or resumes) the search of `config` in `work_dir` and writes its report; returns
     how it ended. `executor` defaults to training one candidate at a time in this process."""
-    from evopose.search.space import EvoPoseSpace  # imports Keras
+    from evopose.search.evopose_space import EvoPoseSpace  # imports Keras
 
     check_searchable(config)
     files = SearchFiles(Path(work_dir))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from evosearch.evaluation import EvalTask, Outcome
+from evosearch.contract import EvalTask, Outcome
 
 
 @runtime_checkable

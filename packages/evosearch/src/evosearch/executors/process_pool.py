@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evosearch.contract import EvalTask, Outcome, execute, failure
 from evosearch.errors import ExecutorError
-from evosearch.evaluation import EvalTask, Outcome, execute, failure
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from evosearch.contract import EvalTask, Outcome, execute, failure
 from evosearch.errors import ExecutorError
-from evosearch.evaluation import EvalTask, Outcome, execute, failure
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from evosearch.contract import EvalTask, Outcome, execute
 from evosearch.errors import ExecutorError
-from evosearch.evaluation import EvalTask, Outcome, execute
 
 
 class SerialExecutor:

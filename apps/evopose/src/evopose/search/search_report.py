@@ -14,7 +14,7 @@ from typing import Any
 import evosearch
 from evopose import atomic
 from evopose.errors import SearchError
-from evopose.search.evaluation import search_resolution
+from evopose.search.candidate import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 SHOWN_METRICS = ("val_loss", "params", "flops")

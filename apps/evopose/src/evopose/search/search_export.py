@@ -17,7 +17,7 @@ import evosearch
 from evopose import atomic
 from evopose.config import SearchConfig, config_to_dict
 from evopose.errors import SearchError
-from evopose.search.evaluation import search_resolution
+from evopose.search.candidate import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 import posenets
-from evopose.search.evaluation import _strategy, measure_latency, transfer_summary
+from evopose.search.candidate import _strategy, measure_latency, transfer_summary
 from weightxfer.keras import transfer_model
 
 SLIM = [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 2, 2], [3, 1, 2, 2], [3, 1, 3, 1], [3, 1, 4, 1],

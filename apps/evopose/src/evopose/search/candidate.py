@@ -43,7 +43,7 @@ class TrainCandidate:
         import posenets
         from evopose.datasets import TRAIN, dataset_info
         from evopose.models import build_model, load_model, transfer_weights
-        from evopose.search.space import EvoPoseSpace, describe_mutation
+        from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
         from evopose.training import dtype_policy, train
 
         keras.backend.clear_session()
