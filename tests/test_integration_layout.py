@@ -134,3 +134,59 @@ def test_the_apps_readme_lays_out_every_module_and_only_those():
         if path.name not in ("__init__.py", "__main__.py")
     }
     assert listed == modules
+
+
+# Names a module defines for itself by convention, read only through the module: its logger,
+# a subcommand module's parser hook, a script's entry point.
+PER_MODULE_NAMES = frozenset({"log", "logger", "add_parser", "main"})
+# File names every package may have: the package itself, `python -m`, and the package's own
+# exceptions (STYLE.md: each package raises its own, named after it).
+SHARED_FILE_NAMES = frozenset({"__init__.py", "__main__.py", "errors.py"})
+
+
+def _source_files() -> list[Path]:
+    """Every module of the packages and the app."""
+    return [path for folder in (*PACKAGES.values(), APP) for path in sorted(folder.rglob("*.py"))]
+
+
+def _public_names(tree: ast.Module) -> list[str]:
+    """The public names a module defines at its top level: classes, functions and assigned
+    names (type aliases included), not `_private` ones nor ALL_CAPS constants (read as
+    `module.NAME`; a few are copies across packages on purpose, checked by the seam tests)."""
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [name for name in names if not name.startswith("_") and not name.isupper()]
+
+
+def test_the_name_finder_finds_classes_functions_and_aliases():
+    tree = ast.parse(
+        "class Space: pass\ndef mutate(): pass\nGene = list[int]\nlog: object = 1\n_p = 1\n"
+        "MAX_DRAWS = 2\nimport os\nfrom x import Y\n"
+    )
+    assert _public_names(tree) == ["Space", "mutate", "Gene", "log"]
+
+
+def test_no_public_name_is_defined_in_two_modules():
+    """A reader who meets `Genotype` or `EvalResult` never wonders which module's it is."""
+    where: dict[str, list[str]] = {}
+    for path in _source_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for name in _public_names(tree):
+            if name not in PER_MODULE_NAMES:
+                where.setdefault(name, []).append(path.relative_to(ROOT).as_posix())
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
+
+
+def test_no_two_modules_share_a_file_name():
+    """Four `evaluation.py` once made every reader open each to find the one meant."""
+    where: dict[str, list[str]] = {}
+    for path in _source_files():
+        if path.name not in SHARED_FILE_NAMES:
+            where.setdefault(path.name, []).append(path.relative_to(ROOT).as_posix())
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}

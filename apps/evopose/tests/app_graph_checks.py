@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import posedata
-from evopose.config import ModelConfig, TrainConfig
+from evopose.config import ModelSection, TrainSection
 from evopose.losses import HeatmapLoss, HeatmapLossMetric, keypoint_mse
 from evopose.models import build_model
 from evopose.optimization import learning_rate_schedule
@@ -41,9 +41,9 @@ def main() -> None:
     valid = tf.constant(rng.uniform(size=(4, 17)) < 0.7, tf.float32)
     metric = HeatmapLossMetric()
     schedule = learning_rate_schedule(
-        TrainConfig(epochs=4, batch_size=64, base_lr=1e-3, warmup_epochs=1.5), 10, 4
+        TrainSection(epochs=4, batch_size=64, base_lr=1e-3, warmup_epochs=1.5), 10, 4
     )
-    model = build_model(ModelConfig(name="evopose2d", input_size=(64, 48), genotype=GENOTYPE))
+    model = build_model(ModelSection(name="evopose2d", input_size=(64, 48), genotype=GENOTYPE))
     images = tf.constant(rng.normal(size=(2, 64, 48, 3)), tf.float32)
     boxes = np.array([[3.0, 5.0, 20.0, 50.0], [30.0, 2.0, 40.0, 20.0]], np.float32)
     ok, jpeg = __import__("cv2").imencode(".jpg", rng.integers(0, 255, (60, 80, 3), np.uint8))

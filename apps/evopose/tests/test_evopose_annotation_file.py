@@ -4,7 +4,7 @@ moved: the stored absolute path, else the file's name in data.root or data.root/
 import pytest
 
 from evopose.config import config_from_dict
-from evopose.errors import ConfigError
+from evopose.errors import ConfigFileError
 from evopose.evaluation import _annotations
 
 
@@ -38,7 +38,7 @@ def test_a_moved_dataset_finds_the_file_by_name_in_its_data_root(tmp_path, where
 
 def test_a_file_found_nowhere_is_one_line_naming_the_key_and_the_places(tmp_path):
     gone = tmp_path / "elsewhere" / "val.json"
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ConfigFileError) as error:
         _annotations(_config(tmp_path), _manifest(gone))
     message = str(error.value)
     assert message.startswith("run.yaml: eval.annotations is not set")
@@ -49,5 +49,5 @@ def test_eval_annotations_wins_and_must_exist(tmp_path):
     given = tmp_path / "mine.json"
     given.write_text("{}")
     assert _annotations(_config(tmp_path, annotations=str(given)), _manifest("x")) == given
-    with pytest.raises(ConfigError, match=r"eval\.annotations: no such file"):
+    with pytest.raises(ConfigFileError, match=r"eval\.annotations: no such file"):
         _annotations(_config(tmp_path, annotations=str(tmp_path / "no.json")), _manifest("x"))

@@ -16,7 +16,7 @@ from evopose.config import (
     load_config,
     require_path,
 )
-from evopose.errors import ConfigError
+from evopose.errors import ConfigFileError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -46,23 +46,23 @@ def test_configs_are_frozen(tmp_path):
 
 def test_unknown_key_names_the_key_and_the_file(tmp_path):
     path = write(tmp_path, "model: {name: evopose2d_s}\ntrain: {batchsize: 64}\n")
-    with pytest.raises(ConfigError, match=r"run\.yaml: unknown key 'train\.batchsize'"):
+    with pytest.raises(ConfigFileError, match=r"run\.yaml: unknown key 'train\.batchsize'"):
         load_config(path)
 
 
 def test_unknown_section_is_rejected(tmp_path):
-    with pytest.raises(ConfigError, match="unknown key 'optimizer'"):
+    with pytest.raises(ConfigFileError, match="unknown key 'optimizer'"):
         load_config(write(tmp_path, "model: {name: x}\noptimizer: adam\n"))
 
 
 def test_wrong_type_names_the_key_the_file_and_the_expected_type(tmp_path):
     path = write(tmp_path, "model: {name: evopose2d_s}\ntrain: {batch_size: many}\n")
-    with pytest.raises(ConfigError, match=r"run\.yaml: train\.batch_size: expected an integer"):
+    with pytest.raises(ConfigFileError, match=r"run\.yaml: train\.batch_size: expected an integer"):
         load_config(path)
 
 
 def test_booleans_are_not_integers(tmp_path):
-    with pytest.raises(ConfigError, match=r"train.epochs"):
+    with pytest.raises(ConfigFileError, match=r"train.epochs"):
         load_config(write(tmp_path, "model: {name: x}\ntrain: {epochs: true}\n"))
 
 
@@ -72,7 +72,7 @@ def test_integers_are_accepted_where_a_number_is_expected(tmp_path):
 
 
 def test_out_of_range_value_is_rejected(tmp_path):
-    with pytest.raises(ConfigError, match=r"train\.batch_size: 0 is out of range"):
+    with pytest.raises(ConfigFileError, match=r"train\.batch_size: 0 is out of range"):
         load_config(write(tmp_path, "model: {name: x}\ntrain: {batch_size: 0}\n"))
 
 
@@ -89,11 +89,11 @@ def test_augmentation_is_checked_at_load_by_posedatas_bounds_naming_key_and_file
     tmp_path, key, value, problem
 ):
     path = write(tmp_path, f"model: {{name: x}}\ndata: {{augment: {{{key}: {value}}}}}\n")
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ConfigFileError) as error:
         load_config(path)
     assert str(error.value) == f"{path}: data.augment.{key}: {problem}"
     base = write(tmp_path, "model: {name: x}\n", "base.yaml")
-    with pytest.raises(ConfigError) as error:  # an override is checked alike
+    with pytest.raises(ConfigFileError) as error:  # an override is checked alike
         load_config(base, [f"data.augment.{key}={value}"])
     assert str(error.value) == f"{base}: data.augment.{key}: {problem}"
 
@@ -118,17 +118,17 @@ def test_the_reference_preset_fills_the_keys_the_file_leaves_out(tmp_path):
 
 
 def test_an_unknown_preset_is_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"data\.augment\.preset: expected one of 'paper'"):
+    with pytest.raises(ConfigFileError, match=r"data\.augment\.preset: expected one of 'paper'"):
         load_config(write(tmp_path, "model: {name: x}\ndata: {augment: {preset: authors}}\n"))
 
 
 def test_choice_outside_the_allowed_values_is_rejected(tmp_path):
-    with pytest.raises(ConfigError, match=r"train.precision: expected one of 'float32'"):
+    with pytest.raises(ConfigFileError, match=r"train.precision: expected one of 'float32'"):
         load_config(write(tmp_path, "model: {name: x}\ntrain: {precision: float16}\n"))
 
 
 def test_missing_required_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"missing required key 'model.name'"):
+    with pytest.raises(ConfigFileError, match=r"missing required key 'model.name'"):
         load_config(write(tmp_path, "model: {input_size: [64, 48]}\n"))
 
 
@@ -137,17 +137,17 @@ def test_genotype_is_read_as_tuples_and_checked_per_gene(tmp_path):
     config = load_config(write(tmp_path, text))
     assert config.model.genotype == ((3, 1, 2, 1), (3, 2, 3, 2))
     bad = "model: {name: evopose2d, genotype: [[3, 1, 2]]}\n"
-    with pytest.raises(ConfigError, match=r"model\.genotype\[0\]"):
+    with pytest.raises(ConfigFileError, match=r"model\.genotype\[0\]"):
         load_config(write(tmp_path, bad))
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
-    with pytest.raises(ConfigError, match=r"run\.yaml:3: YAML syntax error"):
+    with pytest.raises(ConfigFileError, match=r"run\.yaml:3: YAML syntax error"):
         load_config(write(tmp_path, "model:\n  name: x\n bad: 1\n"))
 
 
 def test_missing_config_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="config file not found"):
+    with pytest.raises(ConfigFileError, match="config file not found"):
         load_config(tmp_path / "absent.yaml")
 
 
@@ -159,18 +159,18 @@ def test_overrides_set_nested_values_parsed_as_yaml(tmp_path):
 
 
 def test_override_of_an_unknown_key_names_the_override():
-    with pytest.raises(ConfigError, match=r"--set train\.batchsize=3: unknown key 'batchsize'"):
+    with pytest.raises(ConfigFileError, match=r"--set train\.batchsize=3: unknown key 'batchsize'"):
         apply_overrides({"model": {"name": "x"}}, ["train.batchsize=3"])
 
 
 def test_override_without_equals_sign_is_rejected():
-    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+    with pytest.raises(ConfigFileError, match="expected KEY=VALUE"):
         apply_overrides({}, ["train.batch_size"])
 
 
 def test_override_with_a_wrong_type_names_the_key():
     data = apply_overrides({"model": {"name": "x"}}, ["train.batch_size=big"])
-    with pytest.raises(ConfigError, match=r"train.batch_size: expected an integer"):
+    with pytest.raises(ConfigFileError, match=r"train.batch_size: expected an integer"):
         config_from_dict(data, source="cli")
 
 
@@ -187,10 +187,10 @@ def test_require_path_names_the_key_and_file(tmp_path):
     config = config_from_dict(
         {"model": {"name": "x"}, "data": {"root": str(tmp_path / "nowhere")}}, source="c.yaml"
     )
-    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root: no such folder"):
+    with pytest.raises(ConfigFileError, match=r"c\.yaml: data\.root: no such folder"):
         require_path(config, "data.root", kind="dir")
     unset = config_from_dict({"model": {"name": "x"}}, source="c.yaml")
-    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root is not set"):
+    with pytest.raises(ConfigFileError, match=r"c\.yaml: data\.root is not set"):
         require_path(unset, "data.root", kind="dir")
 
 
@@ -238,8 +238,8 @@ def test_dataset_root_may_be_a_url_for_tensorflow_file_systems():
         {"model": {"name": "x"}, "data": {"root": "ram://evopose/data"}}, source="c.yaml"
     )
     assert split_folder(config, "train") == "ram://evopose/data/train"
-    with pytest.raises(ConfigError, match=r"c\.yaml: data\.root: 'ram://evopose/data' has no"):
+    with pytest.raises(ConfigFileError, match=r"c\.yaml: data\.root: 'ram://evopose/data' has no"):
         split_folder(config, "val")
     missing = config_from_dict({"model": {"name": "x"}, "data": {"root": "ram://nowhere"}})
-    with pytest.raises(ConfigError, match=r"data\.root: no such folder 'ram://nowhere'"):
+    with pytest.raises(ConfigFileError, match=r"data\.root: no such folder 'ram://nowhere'"):
         split_folder(missing, "train")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evopose.cli import main
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 from evopose.prediction import HogPeopleDetector, OnnxPeopleDetector
 
 onnx = pytest.importorskip("onnx")
@@ -126,7 +126,7 @@ def test_predict_with_an_onnx_detector(tmp_path, capsys):
 )
 def test_a_detector_of_another_format_is_one_line(tmp_path, make, message):
     path = make(tmp_path / "wrong.onnx")
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(InputFileError, match=message):
         OnnxPeopleDetector(path)
 
 

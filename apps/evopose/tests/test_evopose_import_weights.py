@@ -14,7 +14,7 @@ import pytest
 
 import posenets
 from evopose.cli import main
-from evopose.config import ModelConfig
+from evopose.config import ModelSection
 from evopose.models import build_model, load_model
 
 # posenets' test helper that writes the authors' Keras 2 HDF5 layout (one writer for both suites)
@@ -67,7 +67,7 @@ def test_imported_model_works_with_info_predict_and_as_a_fine_tuning_parent(
     poses = json.loads((tmp_path / "p" / "keypoints.json").read_text())
     assert poses and "photo.jpg" in json.dumps(poses)
 
-    child = build_model(ModelConfig("evopose2d_s", (64, 48), transfer_from=str(out)))
+    child = build_model(ModelSection("evopose2d_s", (64, 48), transfer_from=str(out)))
     np.testing.assert_array_equal(np.asarray(child(images, training=False)), expected)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import posedata
 from evopose.cli import main
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 from evopose.models import describe_model
 from evopose.prediction import HogPeopleDetector, Person, draw_poses, read_boxes
 
@@ -65,7 +65,7 @@ def test_boxes_file_by_file_name_and_coco_results_list(tmp_path):
 def test_bad_boxes_file_is_a_clear_error(tmp_path, content, message):
     path = tmp_path / "boxes.json"
     path.write_text(content)
-    with pytest.raises(DataError, match=message.replace("[", r"\[")):
+    with pytest.raises(InputFileError, match=message.replace("[", r"\[")):
         read_boxes(path)
 
 

@@ -19,7 +19,7 @@ import pytest
 import posedata
 from evopose import keypoints
 from evopose.cli import KEYPOINT_SETS, main, native_logs_filtered
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 
 APP = Path(__file__).resolve().parents[1]
 README = APP / "README.md"
@@ -181,11 +181,11 @@ def _tiny_model(num_keypoints: int):
 def test_a_14_keypoint_model_without_description_asks_for_keypoints(tmp_path):
     path = tmp_path / "m.keras"
     _tiny_model(14).save(path)
-    with pytest.raises(DataError, match="pass --keypoints NAME"):
+    with pytest.raises(InputFileError, match="pass --keypoints NAME"):
         keypoints.model_keypoints(path, 14)
     assert keypoints.model_keypoints(path, 14, "crowdpose") == posedata.CROWDPOSE
     assert keypoints.model_keypoints(path, 14, "aic") == posedata.AIC
-    with pytest.raises(DataError, match="has 16"):
+    with pytest.raises(InputFileError, match="has 16"):
         keypoints.model_keypoints(path, 14, "mpii")
 
 
@@ -363,10 +363,10 @@ def test_unknown_image_id_and_annotation_file_as_boxes_are_one_line(tmp_path):
 
     coco = {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [], "categories": []}
     annotations = _write(tmp_path / "ann.json", coco)
-    with pytest.raises(DataError, match=r"is a COCO annotation file .* not person boxes"):
+    with pytest.raises(InputFileError, match=r"is a COCO annotation file .* not person boxes"):
         read_boxes(annotations)
     detections = _write(tmp_path / "d.json", [{"image_id": 2, "bbox": [1, 1, 5, 5], "score": 1}])
-    with pytest.raises(DataError, match="image_id 2 is not in --annotations"):
+    with pytest.raises(InputFileError, match="image_id 2 is not in --annotations"):
         read_boxes(detections, annotations=annotations)
 
 

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from evopose.config import TrainConfig
-from evopose.errors import ConfigError, TrainingError
+from evopose.config import TrainSection
+from evopose.errors import ConfigFileError, TrainingError
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.optimization import learning_rate_schedule, peak_learning_rate, regularize_kernels
 
@@ -51,12 +51,12 @@ def test_loss_metric_matches_eq1_and_skips_padding_samples(batch):
 
 
 def test_peak_learning_rate_scales_with_batch_over_32():
-    assert peak_learning_rate(TrainConfig(batch_size=512)) == pytest.approx(4e-3)
-    assert peak_learning_rate(TrainConfig(batch_size=512, scale_lr=False)) == 2.5e-4
+    assert peak_learning_rate(TrainSection(batch_size=512)) == pytest.approx(4e-3)
+    assert peak_learning_rate(TrainSection(batch_size=512, scale_lr=False)) == 2.5e-4
 
 
 def test_schedule_warms_up_from_base_lr_then_decays_to_zero():
-    recipe = TrainConfig(batch_size=256, epochs=20, warmup_epochs=5)
+    recipe = TrainSection(batch_size=256, epochs=20, warmup_epochs=5)
     schedule = learning_rate_schedule(recipe, steps_per_epoch=10, epochs=20)
     lr = [float(schedule(step)) for step in (0, 25, 50, 125, 200)]
     assert lr[0] == pytest.approx(2.5e-4)
@@ -67,15 +67,15 @@ def test_schedule_warms_up_from_base_lr_then_decays_to_zero():
 
 
 def test_schedule_without_warmup_starts_at_the_scaled_rate():
-    recipe = TrainConfig(batch_size=64, epochs=5, warmup_epochs=0)
+    recipe = TrainSection(batch_size=64, epochs=5, warmup_epochs=0)
     schedule = learning_rate_schedule(recipe, steps_per_epoch=4, epochs=5)
     assert float(schedule(0)) == pytest.approx(5e-4)
     assert float(schedule(20)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_warmup_as_long_as_the_run_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"train.warmup_epochs"):
-        learning_rate_schedule(TrainConfig(epochs=3, warmup_epochs=5), steps_per_epoch=2, epochs=3)
+    with pytest.raises(ConfigFileError, match=r"train.warmup_epochs"):
+        learning_rate_schedule(TrainSection(epochs=3, warmup_epochs=5), steps_per_epoch=2, epochs=3)
 
 
 def test_l2_goes_on_kernels_only():

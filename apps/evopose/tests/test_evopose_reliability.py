@@ -177,7 +177,7 @@ def _toy_search(work: Path, evaluate):
     """A search of evosearch's toy space through the app's executor (serial, with the app's
     handling of held candidate folders and corrupt shards): as fast as a search gets."""
     import evosearch
-    from evopose.config import SearchConfig
+    from evopose.config import SearchSection
     from evopose.search.executors import make_executor
     from evosearch.toy import IntVectorSpace
 
@@ -187,7 +187,7 @@ def _toy_search(work: Path, evaluate):
         work / "ledger.sqlite",
         evosearch.SearchConfig(parents=1, children=1, generations=0),
         fitness=lambda metrics: metrics["val_loss"],
-        executor=make_executor(SearchConfig()),
+        executor=make_executor(SearchSection()),
         artifact_root=work / "candidates",
         progress=False,
     )
@@ -292,21 +292,23 @@ class _CorruptShardOnce:
         self.shard, self.fixed = shard, False
 
     def __call__(self, request):
-        from evopose.errors import DataError
+        from evopose.errors import InputFileError
 
         if not self.fixed:
-            raise DataError(f"{self.shard}: corrupt TFRecord shard (corrupted record at 1); "
+            raise InputFileError(f"{self.shard}: corrupt TFRecord shard (corrupted record at 1); "
                             "re-run the conversion to rewrite it")  # fmt: skip
         return {"val_loss": 1.0}
 
 
 def test_a_search_stops_on_a_corrupt_shard_and_its_rerun_trains_the_candidate_again(tmp_path):
     import evosearch
-    from evopose.errors import DataError
+    from evopose.errors import InputFileError
 
     shard = tmp_path / "data" / "train" / "train-00000-of-00001.tfrecord"
     evaluate = _CorruptShardOnce(shard)
-    with pytest.raises(DataError, match=rf"^{shard}: corrupt TFRecord shard .*re-run the conv"):
+    with pytest.raises(
+        InputFileError, match=rf"^{shard}: corrupt TFRecord shard .*re-run the conv"
+    ):
         _toy_search(tmp_path, evaluate).run()
     evaluate.fixed = True
     _toy_search(tmp_path, evaluate).run()

@@ -12,7 +12,7 @@ import pytest
 import evosearch
 import posenets
 from evopose.config import config_from_dict
-from evopose.errors import ConfigError
+from evopose.errors import ConfigFileError
 from evopose.search.ancestor import inherit_weights, read_weight_file
 from evopose.search.candidate import TRANSFER_JSON, TrainCandidate
 
@@ -77,7 +77,7 @@ def test_the_ancestor_inherits_every_backbone_layer_of_efficientnet_b0(efficient
 def test_a_file_without_efficientnet_names_is_refused(tmp_path):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
     model.save(tmp_path / "other.keras")
-    with pytest.raises(ConfigError, match="no layer named like EfficientNet's"):
+    with pytest.raises(ConfigFileError, match="no layer named like EfficientNet's"):
         read_weight_file(tmp_path / "other.keras")
 
 

@@ -13,9 +13,9 @@ import yaml
 import evosearch
 from evopose.cli import build_parser
 from evopose.config import config_from_dict, dump_config, load_config
-from evopose.errors import ConfigError, SearchError
+from evopose.errors import ConfigFileError, SearchCommandError
 from evopose.search.candidate import TrainCandidate, candidate_config, search_resolution
-from evopose.search.executors import WorkerSetup, make_executor
+from evopose.search.executors import WorkerEnvironment, make_executor
 from evopose.search.run import check_searchable, engine_config, fitness_of
 from evopose.search.workdir import SearchFiles, record_config
 
@@ -77,7 +77,7 @@ def test_search_defaults_are_search_e3():
     ],
 )
 def test_bad_search_values_are_errors_naming_the_key(key, value, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigFileError, match=message):
         _config(**{key: value})
 
 
@@ -131,19 +131,19 @@ def test_a_candidate_keeps_the_configured_augmentation_unless_flip_only():
 
 def test_only_evopose2d_without_transfer_is_searchable():
     config = config_from_dict({"model": {"name": "hrnet_w32"}, "data": {"root": "d"}})
-    with pytest.raises(SearchError, match=r"model\.name"):
+    with pytest.raises(SearchCommandError, match=r"model\.name"):
         check_searchable(config)
     config = config_from_dict(
         {"model": {"name": "evopose2d", "transfer_from": "w.keras"}, "data": {"root": "d"}}
     )
-    with pytest.raises(SearchError, match="transfer_from"):
+    with pytest.raises(SearchCommandError, match="transfer_from"):
         check_searchable(config)
-    with pytest.raises(SearchError, match=r"data\.root"):
+    with pytest.raises(SearchCommandError, match=r"data\.root"):
         check_searchable(config_from_dict({"model": {"name": "evopose2d"}}))
     config = config_from_dict(
         {"model": {"name": "evopose2d", "search_resolution": [64, 48]}, "data": {"root": "d"}}
     )
-    with pytest.raises(SearchError, match=r"search\.resolution"):
+    with pytest.raises(SearchCommandError, match=r"search\.resolution"):
         check_searchable(config)
 
 
@@ -151,16 +151,16 @@ def test_ancestor_weights_must_name_a_readable_weights_file(tmp_path):
     def searchable(path):
         check_searchable(_config(ancestor_weights=str(path)))
 
-    with pytest.raises(ConfigError, match=r"search\.ancestor_weights: no such file"):
+    with pytest.raises(ConfigFileError, match=r"search\.ancestor_weights: no such file"):
         searchable(tmp_path / "missing.h5")
     (tmp_path / "b0.weights.h5").write_bytes(b"x")
-    with pytest.raises(ConfigError, match="Keras 3 weights file"):
+    with pytest.raises(ConfigFileError, match="Keras 3 weights file"):
         searchable(tmp_path / "b0.weights.h5")
     (tmp_path / "b0.npz").write_bytes(b"x")
-    with pytest.raises(ConfigError, match=r"must be a \.h5, \.hdf5, \.keras file"):
+    with pytest.raises(ConfigFileError, match=r"must be a \.h5, \.hdf5, \.keras file"):
         searchable(tmp_path / "b0.npz")
     (tmp_path / "broken.h5").write_bytes(b"not hdf5")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigFileError, match="cannot read"):
         searchable(tmp_path / "broken.h5")
 
 
@@ -169,14 +169,14 @@ def test_a_rerun_may_change_only_how_far_the_search_goes(tmp_path):
     record_config(files, _config(generations=3))
     record_config(files, _config(generations=5, patience=2, workers=2))  # resumes, goes further
     assert load_config(files.config).search.generations == 5
-    with pytest.raises(ConfigError, match=r"differs in search\.children"):
+    with pytest.raises(ConfigFileError, match=r"differs in search\.children"):
         record_config(files, _config(generations=5, children=9))
     assert load_config(files.config).search.children == 64  # the stored config is kept
 
 
 def test_a_folder_of_something_else_is_not_taken_over(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(SearchError, match="not a search folder"):
+    with pytest.raises(SearchCommandError, match="not a search folder"):
         record_config(SearchFiles(tmp_path), _config())
 
 
@@ -223,9 +223,9 @@ def test_a_local_ray_cluster_is_set_to_listen_on_loopback_before_ray_loads(monke
 
 
 def test_executor_choices_are_checked():
-    with pytest.raises(SearchError, match="GPU ids"):
+    with pytest.raises(SearchCommandError, match="GPU ids"):
         make_executor(_config().search, gpus=["GPU0"])
-    with pytest.raises(SearchError, match="cannot be combined"):
+    with pytest.raises(SearchCommandError, match="cannot be combined"):
         make_executor(_config().search, gpus=["0"], ray_address="auto")
 
 
@@ -233,11 +233,11 @@ def test_worker_setup_shows_a_worker_only_its_own_gpu(monkeypatch):
     for variable in ("CUDA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr("logging.basicConfig", lambda **kwargs: None)
-    WorkerSetup()("GPU:3")
+    WorkerEnvironment()("GPU:3")
     import os
 
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
-    WorkerSetup(cpu_threads=1)("cpu:0")
+    WorkerEnvironment(cpu_threads=1)("cpu:0")
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
     assert os.environ["TF_NUM_INTRAOP_THREADS"] == "1"
 

@@ -13,7 +13,7 @@ import yaml
 import evosearch
 from evopose.cli import main
 from evopose.config import config_from_dict, load_config
-from evopose.errors import SearchError
+from evopose.errors import SearchCommandError
 from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
 from evopose.search.run import engine_config, fitness_of
 from evopose.search.search_report import build_report, write_report
@@ -154,7 +154,7 @@ def test_export_of_a_chosen_candidate_can_continue_from_its_weights(search_dir, 
 
 
 def test_report_and_export_refuse_what_is_not_a_finished_search(search_dir, tmp_path, capsys):
-    with pytest.raises(SearchError, match="not a search folder"):
+    with pytest.raises(SearchCommandError, match="not a search folder"):
         build_report(tmp_path)
     assert main(["search", "export", str(search_dir), "--candidate", "999"]) == 2
     assert "no candidate 999" in capsys.readouterr().err

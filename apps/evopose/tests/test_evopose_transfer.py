@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from evopose.config import ModelConfig
+from evopose.config import ModelSection
 from evopose.models import build_model
 
 PARENT = ((3, 1, 1, 1), (3, 1, 1, 2), (3, 1, 2, 2), (3, 1, 2, 2), (3, 1, 3, 1), (3, 1, 4, 1),
@@ -19,7 +19,7 @@ CHILD = (*PARENT[:4], (3, 1, 4, 1), *PARENT[5:])  # module 5: 24 -> 32 channels
 def parent_file(tmp_path_factory):
     """A saved parent whose batch-norm vectors are random (so their mean is not the init)."""
     keras.utils.set_random_seed(0)
-    parent = build_model(ModelConfig("evopose2d", SIZE, genotype=PARENT, search_resolution=SIZE))
+    parent = build_model(ModelSection("evopose2d", SIZE, genotype=PARENT, search_resolution=SIZE))
     rng = np.random.default_rng(0)
     for layer in parent.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -48,7 +48,7 @@ def _grown_batch_norm(parent_gammas, child):
 @pytest.mark.parametrize("fill", ["child", "parent_mean"])
 def test_transfer_from_fills_new_batch_norm_entries_as_the_config_says(parent_file, fill):
     parent_path, parent_gammas = parent_file
-    config = ModelConfig(
+    config = ModelSection(
         "evopose2d",
         SIZE,
         genotype=CHILD,

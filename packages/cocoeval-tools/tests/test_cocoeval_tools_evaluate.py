@@ -18,8 +18,8 @@ from cocoeval_tools import (
     COCO_SIGMAS,
     STAT_NAMES,
     BackendUnavailableError,
+    CocoStats,
     EmptyResultsWarning,
-    EvalResult,
     GroundTruthError,
     InvalidInputError,
     evaluate,
@@ -76,7 +76,7 @@ def test_ground_truth_submitted_as_predictions_scores_one(
     ground_truth_path, ground_truth_as_results
 ):
     result = evaluate(ground_truth_path, ground_truth_as_results)
-    assert isinstance(result, EvalResult) and isinstance(result, dict)
+    assert isinstance(result, CocoStats) and isinstance(result, dict)
     assert list(result) == list(STAT_NAMES)
     for name in ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"):
         assert result[name] == 1.0, name
@@ -171,7 +171,7 @@ def test_evaluation_prints_nothing_and_logs_the_backend_output_at_debug_level(
 
 def test_the_result_prints_as_a_table():
     stats = np.linspace(0.1, 1.0, 12)  # pycocotools' stats may run longer than the 10 names
-    result = EvalResult.from_stats(stats)
+    result = CocoStats.from_stats(stats)
     lines = str(result).splitlines()
     assert lines[0].split("|")[1:-1] == [f" {name.ljust(5)} " for name in STAT_NAMES]
     assert lines[2].split("|")[1].strip() == "0.100"

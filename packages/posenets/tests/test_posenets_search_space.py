@@ -16,8 +16,8 @@ from posenets import (
     Gene,
     GenotypeStringError,
     InvalidGenotypeError,
+    NoNewMutantError,
     SearchSpace,
-    SearchSpaceExhaustedError,
     network_structure,
 )
 
@@ -249,7 +249,7 @@ def test_neighbours_are_the_valid_single_gene_changes_the_rule_allows():
 
 
 def test_mutation_raises_when_every_single_gene_change_was_seen():
-    with pytest.raises(SearchSpaceExhaustedError, match=r"every mutant of .* is in `seen`"):
+    with pytest.raises(NoNewMutantError, match=r"every mutant of .* is in `seen`"):
         SPACE.mutate(EVOPOSE2D_S, np.random.default_rng(12), seen=single_gene_changes(EVOPOSE2D_S))
 
 
@@ -380,5 +380,5 @@ def test_a_mutant_never_builds_a_seen_network():
 def test_mutation_raises_when_every_mutant_builds_a_seen_network():
     network = functools.partial(network_structure, input_size=(64, 48))
     taken = {network(child): child for child in SPACE.neighbours(ANCESTOR)}
-    with pytest.raises(SearchSpaceExhaustedError, match="builds its or a seen network"):
+    with pytest.raises(NoNewMutantError, match="builds its or a seen network"):
         SPACE.mutate(ANCESTOR, np.random.default_rng(0), set(taken.values()), network=network)

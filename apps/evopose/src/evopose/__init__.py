@@ -4,17 +4,17 @@ The command is `evopose` (see `evopose.cli`); from Python, `load_config` and `tr
 entry points. TensorFlow loads on first use of `train`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from evopose.config import Config, config_from_dict, load_config
-from evopose.errors import ConfigError, DataError, EvoposeError, ExportError, TrainingError
+from evopose.errors import ConfigFileError, EvoposeError, ExportError, InputFileError, TrainingError
 
 __all__ = [
     "Config",
-    "ConfigError",
-    "DataError",
+    "ConfigFileError",
     "EvoposeError",
     "ExportError",
+    "InputFileError",
     "TrainResult",
     "TrainingError",
     "__version__",

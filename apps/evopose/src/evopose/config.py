@@ -19,10 +19,7 @@ from typing import Any, Literal
 import yaml
 
 import posedata  # plain Python at import (TensorFlow loads on first use of its pipeline)
-from evopose.errors import ConfigError
-
-Gene = tuple[int, int, int, int]
-Genotype = tuple[Gene, ...]
+from evopose.errors import ConfigFileError
 
 
 def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
@@ -30,12 +27,14 @@ def _range(low: float | None = None, high: float | None = None) -> dict[str, Any
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelSection:
     """The network: a posenets model name, its input size and, for EvoPose2D, its genotype."""
 
     name: str
     input_size: tuple[int, int] | None = None  # (height, width); None: the model's own
-    genotype: Genotype | None = None  # 7 genes (kernel, repeats, channels/8, stride)
+    # posenets.Genotype, written out: importing posenets would load TensorFlow. 7 genes
+    # (kernel, repeats, channels/8, stride).
+    genotype: tuple[tuple[int, int, int, int], ...] | None = None
     transfer_from: str | None = None  # a .keras model whose weights are transferred (WT)
     # What a transfer (model.transfer_from, a search child from its parent) leaves in the batch-
     # norm entries the parent cannot give: the child's own init (the paper) or the mean of the
@@ -60,7 +59,7 @@ def _augment(name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentSection:
     """Training augmentation (SPEC section 5): posedata's `AugmentConfig`, whose bounds check
     every value. `preset` supplies the keys the section leaves out: `paper` (the default: flip,
     scale, rotation), `reference` (the authors' actual training: also half-body for about half
@@ -83,7 +82,7 @@ class AugmentConfig:
         try:
             self.to_posedata()
         except posedata.DataError as error:
-            raise ConfigError(f"data.augment: {error}") from None
+            raise ConfigFileError(f"data.augment: {error}") from None
 
     def to_posedata(self) -> posedata.AugmentConfig:
         """These settings as posedata's `AugmentConfig` (what the input pipeline draws from)."""
@@ -104,16 +103,16 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataSection:
     """The dataset folder written by `evopose data convert` / `data synth`, and augmentation."""
 
     root: str | None = None  # holds the split folders train/, val/ and val-dets/
     shuffle_buffer: int = field(default=2048, metadata=_range(1))
-    augment: AugmentConfig = AugmentConfig()
+    augment: AugmentSection = AugmentSection()
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainSection:
     """The training recipe (SPEC section 3); the defaults are the paper's."""
 
     epochs: int = field(default=200, metadata=_range(1))
@@ -131,7 +130,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalSection:
     """The evaluation protocol (SPEC section 6)."""
 
     annotations: str | None = None  # COCO keypoints JSON; None: the one stored by `data convert`
@@ -143,7 +142,7 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchSection:
     """`evopose search` (SPEC section 4): (mu + lambda) neuroevolution with weight transfer;
     the defaults are search E3's. Children train by `train` but for epochs, warmup and augment."""
 
@@ -172,11 +171,11 @@ class SearchConfig:
 class Config:
     """A whole run: model, data, training and evaluation settings, and the file they came from."""
 
-    model: ModelConfig
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    eval: EvalConfig = EvalConfig()
-    search: SearchConfig = SearchConfig()
+    model: ModelSection
+    data: DataSection = DataSection()
+    train: TrainSection = TrainSection()
+    eval: EvalSection = EvalSection()
+    search: SearchSection = SearchSection()
     source: str = field(default="<python>", compare=False, metadata={"internal": True})
 
 
@@ -186,20 +185,20 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigFileError(f"config file not found: {path}") from None
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        raise ConfigFileError(f"cannot read config file {path}: {error.strerror}") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+        raise ConfigFileError(f"{where}: YAML syntax error: {problem}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {raw!r}")
+        raise ConfigFileError(f"{path}: the top level must be a mapping of sections, got {raw!r}")
     raw = apply_overrides(raw, overrides)
     return config_from_dict(raw, source=str(path))
 
@@ -217,7 +216,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.batch_size=64")
+            raise ConfigFileError(f"--set {item!r}: expected KEY=VALUE, e.g. train.batch_size=64")
         parts = key.split(".")
         _check_key_path(Config, parts, f"--set {item}")
         try:
@@ -258,13 +257,15 @@ def dump_config(config: Config) -> str:
 
 
 def require_path(config: Config, key: str, *, kind: Literal["file", "dir"]) -> str:
-    """The path at dotted `key` (local, or a URL such as gs://... for TPUs); a ConfigError
+    """The path at dotted `key` (local, or a URL such as gs://... for TPUs); a ConfigFileError
     naming the key and file when it is unset or missing."""
     value: Any = config
     for part in key.split("."):
         value = getattr(value, part)
     if value is None:
-        raise ConfigError(f"{config.source}: {key} is not set; set it in the file or with --set")
+        raise ConfigFileError(
+            f"{config.source}: {key} is not set; set it in the file or with --set"
+        )
     if "://" in value:  # remote storage: only TensorFlow's file system reaches it
         import tensorflow as tf
 
@@ -273,7 +274,7 @@ def require_path(config: Config, key: str, *, kind: Literal["file", "dir"]) -> s
         exists = Path(value).is_file() if kind == "file" else Path(value).is_dir()
     if not exists:
         what = "file" if kind == "file" else "folder"
-        raise ConfigError(f"{config.source}: {key}: no such {what} '{value}'")
+        raise ConfigFileError(f"{config.source}: {key}: no such {what} '{value}'")
     return value
 
 
@@ -289,23 +290,23 @@ def _check_key_path(cls: type, parts: list[str], where: str) -> None:
     fields = _fields(cls)
     head = parts[0]
     if head not in fields:
-        raise ConfigError(f"{where}: unknown key '{head}' (known: {', '.join(fields)})")
+        raise ConfigFileError(f"{where}: unknown key '{head}' (known: {', '.join(fields)})")
     if len(parts) > 1:
         hint = hints[head]
         if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
-            raise ConfigError(f"{where}: '{head}' is a value, not a section")
+            raise ConfigFileError(f"{where}: '{head}' is a value, not a section")
         _check_key_path(hint, parts[1:], where)
 
 
 def _convert_dataclass(cls: type, data: Any, prefix: str, source: str) -> Any:
     section = prefix.rstrip(".") or "the top level"
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: {section}: expected a mapping, got {data!r}")
+        raise ConfigFileError(f"{source}: {section}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = _fields(cls)
     for key in data:
         if key not in fields:
-            raise ConfigError(
+            raise ConfigFileError(
                 f"{source}: unknown key '{prefix}{key}' (known in {section}: {', '.join(fields)})"
             )
     preset_values = getattr(cls, "preset_values", None)  # keys the section leaves out
@@ -318,7 +319,7 @@ def _convert_dataclass(cls: type, data: Any, prefix: str, source: str) -> Any:
                 values[name] = defaults[name]
                 continue
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{source}: missing required key '{key}'")
+                raise ConfigFileError(f"{source}: missing required key '{key}'")
             continue
         value = _convert(data[name], hints[name], key, source)
         _check_range(value, f, key, source)
@@ -341,7 +342,7 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
         if value in args:
             return value
         choices = ", ".join(repr(a) for a in args)
-        raise ConfigError(f"{source}: {key}: expected one of {choices}, got {value!r}")
+        raise ConfigFileError(f"{source}: {key}: expected one of {choices}, got {value!r}")
     elif origin is tuple:
         if isinstance(value, list | tuple):
             if len(args) == 2 and args[1] is Ellipsis:
@@ -364,20 +365,20 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
             return float(value)
     elif hint is str and isinstance(value, str):
         return value
-    raise ConfigError(f"{source}: {key}: expected {_describe(hint)}, got {value!r}")
+    raise ConfigFileError(f"{source}: {key}: expected {_describe(hint)}, got {value!r}")
 
 
 def _check_range(value: Any, f: dataclasses.Field, key: str, source: str) -> None:
     check = f.metadata.get("check")  # a function saying what is wrong with a value, or None
     problem = check(value) if check is not None and value is not None else None
     if problem is not None:
-        raise ConfigError(f"{source}: {key}: {value!r} {problem}")
+        raise ConfigFileError(f"{source}: {key}: {value!r} {problem}")
     low, high = f.metadata.get("range", (None, None))
     if value is None or not isinstance(value, int | float):
         return
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ConfigError(f"{source}: {key}: {value!r} is out of range, expected {bounds}")
+        raise ConfigFileError(f"{source}: {key}: {value!r} is out of range, expected {bounds}")
 
 
 def _describe(hint: Any) -> str:

@@ -17,7 +17,7 @@ import tensorflow as tf
 import posedata
 from evopose import atomic
 from evopose.config import Config, require_path
-from evopose.errors import ConfigError, DataError
+from evopose.errors import ConfigFileError, InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ class TrainData:
 
 
 def split_folder(config: Config, split: str) -> str:
-    """The folder of `split` under `data.root` (a local path or a gs:// URL); a ConfigError
+    """The folder of `split` under `data.root` (a local path or a gs:// URL); a ConfigFileError
     naming the key when it is missing."""
     root = require_path(config, "data.root", kind="dir")
     folder = f"{root.rstrip('/')}/{split}"
     if not tf.io.gfile.exists(f"{folder}/{MANIFEST}"):
-        raise ConfigError(
+        raise ConfigFileError(
             f"{config.source}: data.root: '{root}' has no converted '{split}' split "
             f"(no {split}/{MANIFEST}); run `evopose data convert` or `evopose data synth`"
         )
@@ -94,7 +94,7 @@ def make_train_data(
     examples = posedata.read_manifest(train_dir)["counts"]["examples"]
     steps = recipe.steps_per_epoch or examples // recipe.batch_size
     if examples < recipe.batch_size or steps < 1:
-        raise DataError(
+        raise InputFileError(
             f"{train_dir} holds {examples} examples, fewer than one batch "
             f"(train.batch_size={recipe.batch_size})"
         )
@@ -115,7 +115,7 @@ def make_train_data(
     val = posedata.validation_batches(val_dir, batch_size=recipe.val_batch_size, **common)
     val_examples = posedata.read_manifest(val_dir)["counts"]["examples"]
     if val_examples == 0:
-        raise DataError(f"{val_dir} holds no examples; validation needs at least one")
+        raise InputFileError(f"{val_dir} holds no examples; validation needs at least one")
     val_batches = math.ceil(val_examples / recipe.val_batch_size)  # the last one is padded
     val_steps = min(recipe.val_steps or val_batches, val_batches)
     return TrainData(train=train, steps_per_epoch=steps, val=val, val_steps=val_steps)
@@ -153,11 +153,11 @@ def convert_coco_dataset(
     keypoint set (`posedata.KEYPOINT_SETS`); default: the annotation file's category."""
     for path, what in ((annotations, "--annotations"), (detections, "--detections")):
         if path is not None and not path.is_file():
-            raise DataError(f"{what}: no such file '{path}'")
+            raise InputFileError(f"{what}: no such file '{path}'")
     if not images.is_dir():
-        raise DataError(f"--images: no such folder '{images}'")
+        raise InputFileError(f"--images: no such folder '{images}'")
     if detections is not None and split != VAL:
-        raise DataError("--detections belongs to the val split (--split val)")
+        raise InputFileError("--detections belongs to the val split (--split val)")
     info = posedata.keypoint_set(keypoints) if keypoints is not None else None
     jobs = [(split, None)]
     if detections is not None:
@@ -180,7 +180,7 @@ def convert_coco_dataset(
             except posedata.DataError as error:  # posedata speaks of its argument
                 if "overwrite=True" not in str(error):
                     raise
-                raise DataError(str(error).replace("overwrite=True", "--overwrite")) from None
+                raise InputFileError(str(error).replace("overwrite=True", "--overwrite")) from None
         _warn_skipped(manifests[name], out / name)
     return manifests
 
@@ -207,9 +207,9 @@ def convert_mpii_dataset(
 
     for path, what in ((annotations, "--annotations"), (head_boxes, "--head-boxes")):
         if path is not None and not path.is_file():
-            raise DataError(f"{what}: no such file '{path}'")
+            raise InputFileError(f"{what}: no such file '{path}'")
     if not images.is_dir():
-        raise DataError(f"--images: no such folder '{images}'")
+        raise InputFileError(f"--images: no such folder '{images}'")
     coco_file = out / MPII_FOLDER / f"{split}.coco.json"
     conversion = mpii_to_coco(annotations, images, coco_file, head_boxes=head_boxes)
     log.info(
@@ -245,10 +245,10 @@ def write_synthetic_dataset(
     folder is removed again."""
     out = Path(out)
     if train_images < 1 or val_images < 1:
-        raise DataError("--train and --val must be at least 1 image each")
+        raise InputFileError("--train and --val must be at least 1 image each")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise DataError(
+            raise InputFileError(
                 f"--out: '{out}' exists and is not empty; pass --overwrite to replace it"
             )
         atomic.remove_path(out)

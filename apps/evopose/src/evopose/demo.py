@@ -28,7 +28,7 @@ import yaml
 
 from evopose import atomic
 from evopose.config import Config, apply_overrides, config_from_dict, dump_config, load_config
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 from evopose.search import export_best, run_search, write_report
 from evopose.search.candidate import search_resolution
 
@@ -235,7 +235,7 @@ def draw_prediction(model_path: Path, data_root: Path, out: Path) -> Path:
     for image in annotations["images"][:PREDICTION_IMAGES]:
         pixels = cv2.imread(str(raw / "images" / "val" / image["file_name"]), cv2.IMREAD_COLOR)
         if pixels is None:
-            raise DataError(f"cannot read the synthetic image {image['file_name']} in {raw}")
+            raise InputFileError(f"cannot read the synthetic image {image['file_name']} in {raw}")
         big = cv2.resize(
             pixels, None, fx=PREDICTION_SCALE, fy=PREDICTION_SCALE, interpolation=cv2.INTER_CUBIC
         )
@@ -245,12 +245,12 @@ def draw_prediction(model_path: Path, data_root: Path, out: Path) -> Path:
         people = predictor(big, boxes * PREDICTION_SCALE, scores)
         tiles.append(draw_poses(big, people, posedata.COCO_PERSON))
     if not tiles:
-        raise DataError(f"{raw / 'val.json'} lists no validation images")
+        raise InputFileError(f"{raw / 'val.json'} lists no validation images")
     rows = [np.hstack(tiles[i : i + 2]) for i in range(0, len(tiles) - 1, 2)]
     picture = np.vstack(rows) if rows else tiles[0]
     with atomic.atomic_path(out, suffix=out.suffix) as tmp:
         if not cv2.imwrite(str(tmp), picture):
-            raise DataError(f"cannot write {out}")
+            raise InputFileError(f"cannot write {out}")
     return out
 
 
@@ -452,4 +452,4 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path} is missing; remove {path.parent.parent} and rerun") from None
+        raise InputFileError(f"{path} is missing; remove {path.parent.parent} and rerun") from None

@@ -5,11 +5,11 @@ class EvoposeError(Exception):
     """A user error (bad input, missing file, impossible setting); its message says what, where."""
 
 
-class ConfigError(EvoposeError):
+class ConfigFileError(EvoposeError):
     """A config file or a `--set` override is invalid (unknown key, wrong type, missing value)."""
 
 
-class DataError(EvoposeError):
+class InputFileError(EvoposeError):
     """A dataset, image, video or annotation file is missing, unreadable or inconsistent."""
 
 
@@ -21,7 +21,7 @@ class ExportError(EvoposeError):
     """An export format is unavailable here, or the reloaded export disagrees with the model."""
 
 
-class SearchError(EvoposeError):
+class SearchCommandError(EvoposeError):
     """A search cannot start, resume or be reported (not a search folder, no finished network)."""
 
 

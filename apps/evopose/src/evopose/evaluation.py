@@ -17,7 +17,7 @@ import posedata
 from evopose import atomic
 from evopose.config import Config
 from evopose.datasets import VAL, VAL_DETECTIONS, split_folder
-from evopose.errors import ConfigError, DataError
+from evopose.errors import ConfigFileError, InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class EvalReport:
     """The metrics of one evaluation and where its results went."""
 
-    metrics: cocoeval_tools.EvalResult  # AP, AP50, AP75, APM, APL, AR, ...
+    metrics: cocoeval_tools.CocoStats  # AP, AP50, AP75, APM, APL, AR, ...
     results_path: Path
     metrics_path: Path
     images: int
@@ -67,14 +67,14 @@ def evaluate_model(
     """
     protocol = config.eval
     if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
+        raise ConfigFileError(f"--limit must be at least 1, got {limit}")
     split = VAL_DETECTIONS if protocol.boxes == "detections" else VAL
     try:
         folder = split_folder(config, split)
-    except ConfigError as error:
+    except ConfigFileError as error:
         if split != VAL_DETECTIONS:
             raise
-        raise ConfigError(  # MPII, for one, comes without detector boxes
+        raise ConfigFileError(  # MPII, for one, comes without detector boxes
             f"{error}; or evaluate on the ground-truth boxes with --boxes ground_truth"
         ) from None
     manifest = posedata.read_manifest(folder)
@@ -84,7 +84,7 @@ def evaluate_model(
     info = posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(folder))
     if model is None:
         if weights is None:
-            raise ConfigError("evaluate_model needs weights or a model")
+            raise ConfigFileError("evaluate_model needs weights or a model")
         from evopose.models import load_model
 
         model = load_model(weights, config, num_keypoints=info.num_keypoints)
@@ -98,7 +98,7 @@ def evaluate_model(
         )
     if results_path is None:
         if weights is None:
-            raise ConfigError("evaluate_model needs results_path when given a model")
+            raise ConfigFileError("evaluate_model needs results_path when given a model")
         weights = Path(weights)
         dataset = Path(str(config.data.root).rstrip("/")).name or "data"
         stem = weights.name.split(".")[0]
@@ -166,18 +166,18 @@ def evaluate_model(
 def _check_model_keypoints(
     weights: str | Path, model: keras.Model, info: posedata.DatasetInfo, folder: str
 ) -> None:
-    """A DataError when the model predicts other keypoints than the split holds."""
+    """A InputFileError when the model predicts other keypoints than the split holds."""
     from evopose.keypoints import read_keras
 
     predicted = int(model.output_shape[-1])
     if predicted != info.num_keypoints:
-        raise DataError(
+        raise InputFileError(
             f"--weights: '{weights}' predicts {predicted} keypoints but {folder} holds "
             f"{info.num_keypoints} ({info.name}); evaluate it on a dataset of its keypoints"
         )
     stored = read_keras(weights) if str(weights).lower().endswith(".keras") else None
     if stored is not None and stored.keypoint_names != info.keypoint_names:
-        raise DataError(
+        raise InputFileError(
             f"--weights: '{weights}' was trained on the keypoints {stored.summary()}, but "
             f"{folder} holds {info.summary()}"
         )
@@ -233,7 +233,7 @@ def predict_split(
         instance_ids.append(batch["instance_id"].numpy()[mask][keep])
     batches.close()
     if not ids:
-        raise DataError(f"{folder} holds no instances to evaluate")
+        raise InputFileError(f"{folder} holds no instances to evaluate")
     return Poses(
         image_ids=np.concatenate(ids).astype(np.int64),
         keypoints=np.concatenate(keypoints).astype(np.float64),
@@ -256,7 +256,7 @@ def predict_heatmaps(
     return cocoeval_tools.flip_merge(heatmaps, mirrored, flip_pairs)
 
 
-def format_metrics(metrics: cocoeval_tools.EvalResult) -> str:
+def format_metrics(metrics: cocoeval_tools.CocoStats) -> str:
     """The metrics as a markdown table."""
     return metrics.table()
 
@@ -271,7 +271,7 @@ def _admit(image_id: int, seen: set[int], limit: int) -> bool:
 
 
 def _refuse_other_dataset(metrics_path: Path, folder: str) -> None:
-    """A DataError when `metrics_path` holds the metrics of another split folder (a rerun on
+    """A InputFileError when `metrics_path` holds the metrics of another split folder (a rerun on
     the same data may overwrite its own results)."""
     import json
 
@@ -286,20 +286,20 @@ def _refuse_other_dataset(metrics_path: Path, folder: str) -> None:
         return path.rstrip("/") if "://" in path else str(Path(path).resolve())
 
     if previous is not None and where(str(previous)) != where(str(folder)):
-        raise DataError(
+        raise InputFileError(
             f"{metrics_path} holds the results of another dataset ({previous}); "
             "pass --out to write these elsewhere, or remove it"
         )
 
 
 def _read_annotations(annotations: Path) -> object:
-    """The annotation file's JSON data (a DataError naming the file when it cannot be read)."""
+    """The annotation file's JSON data (a InputFileError naming the file when it cannot be read)."""
     import json
 
     try:
         return json.loads(annotations.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(
+        raise InputFileError(
             f"annotation file {annotations}: cannot be read as JSON ({error})"
         ) from None
 
@@ -317,7 +317,7 @@ def _ground_truth(annotations: Path, data: object) -> Path | dict:
     for annotation in missing:
         box = annotation.get("bbox")
         if not (isinstance(box, list) and len(box) == 4):
-            raise DataError(
+            raise InputFileError(
                 f"annotation file {annotations}: annotation {annotation.get('id')!r} has neither "
                 "'area' nor a 'bbox' to derive it from"
             )
@@ -338,7 +338,7 @@ def _annotations(config: Config, manifest: dict) -> Path:
     if config.eval.annotations is not None:
         path = Path(config.eval.annotations)
         if not path.is_file():
-            raise ConfigError(f"{config.source}: eval.annotations: no such file '{path}'")
+            raise ConfigFileError(f"{config.source}: eval.annotations: no such file '{path}'")
         return path
     stored = Path(manifest["sources"]["annotation_file"])
     root = Path(str(config.data.root))
@@ -347,7 +347,7 @@ def _annotations(config: Config, manifest: dict) -> Path:
             if path != stored:
                 log.info("annotation file %s (converted from %s, which is gone)", path, stored)
             return path
-    raise ConfigError(
+    raise ConfigFileError(
         f"{config.source}: eval.annotations is not set and the annotation file the val split "
         f"was converted from is gone ('{stored}'), nor is it in data.root ('{stored.name}' or "
         f"'annotations/{stored.name}'); set eval.annotations or copy the file there"

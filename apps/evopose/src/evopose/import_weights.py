@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from evopose import atomic
 from evopose.cliutil import add_command, examples
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 
 if TYPE_CHECKING:  # posenets brings Keras and TensorFlow: imported when the command runs
     import posenets
@@ -23,9 +23,11 @@ def import_weights(source: str | Path, out: str | Path) -> "posenets.ImportRepor
     atomically; returns what was imported."""
     source, out = Path(source), Path(out)
     if not source.is_file():
-        raise DataError(f"import-weights: no such file '{source}'")
+        raise InputFileError(f"import-weights: no such file '{source}'")
     if out.suffix.lower() != ".keras":
-        raise DataError(f"--out '{out}': the model is written as a .keras file; end it in .keras")
+        raise InputFileError(
+            f"--out '{out}': the model is written as a .keras file; end it in .keras"
+        )
     import posenets
 
     model, report = posenets.import_legacy_h5(source)

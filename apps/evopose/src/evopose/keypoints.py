@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 import posedata
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def write_keras(path: str | Path, info: posedata.DatasetInfo) -> None:
     """Adds `info` to the `.keras` archive at `path` (write it before renaming into place)."""
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         if MEMBER in archive.namelist():
-            raise DataError(f"{path}: already holds a keypoint description")
+            raise InputFileError(f"{path}: already holds a keypoint description")
         archive.writestr(MEMBER, _encode(info))
 
 
@@ -77,7 +77,7 @@ def write_export(path: str | Path, format: str, info: posedata.DatasetInfo) -> N
         model.metadata = [*(model.metadata or []), metadata]
         path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
     else:
-        raise DataError(f"no keypoint description for export format {format!r}")
+        raise InputFileError(f"no keypoint description for export format {format!r}")
 
 
 def read_export(path: str | Path, format: str) -> posedata.DatasetInfo | None:
@@ -105,7 +105,7 @@ def read_export(path: str | Path, format: str) -> posedata.DatasetInfo | None:
                 data = model.buffers[metadata.buffer].data
                 return _decode(bytes(bytearray(data)).decode("utf-8"), where)
         return None
-    raise DataError(f"no keypoint description for export format {format!r}")
+    raise InputFileError(f"no keypoint description for export format {format!r}")
 
 
 def model_keypoints(
@@ -113,7 +113,7 @@ def model_keypoints(
 ) -> posedata.DatasetInfo:
     """The keypoint description to use with the model in `weights` that predicts
     `num_keypoints` heatmaps: `--keypoints NAME` when given, else the one stored in the
-    model, else COCO's for a 17-keypoint model (with a notice); otherwise a DataError saying
+    model, else COCO's for a 17-keypoint model (with a notice); otherwise a InputFileError saying
     to pass `--keypoints`."""
     stored = read_keras(weights) if str(weights).lower().endswith(".keras") else None
     if keypoints is not None:
@@ -131,12 +131,12 @@ def model_keypoints(
         log.info("%s carries no keypoint description; taking COCO's 17 keypoints", weights)
         info = posedata.COCO_PERSON
     else:
-        raise DataError(
+        raise InputFileError(
             f"--weights: '{weights}' predicts {num_keypoints} keypoints and carries no keypoint "
             f"description; pass --keypoints NAME ({', '.join(posedata.KEYPOINT_SETS)})"
         )
     if info.num_keypoints != num_keypoints:
-        raise DataError(
+        raise InputFileError(
             f"--weights: '{weights}' predicts {num_keypoints} keypoints but the keypoint set "
             f"{info.name!r} has {info.num_keypoints}"
         )
@@ -151,7 +151,7 @@ def _decode(text: str, where: str) -> posedata.DatasetInfo:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DataError(f"{where}: the keypoint description is not JSON ({error})") from None
+        raise InputFileError(f"{where}: the keypoint description is not JSON ({error})") from None
     if not isinstance(data, dict):
-        raise DataError(f"{where}: the keypoint description must be a JSON object")
+        raise InputFileError(f"{where}: the keypoint description must be a JSON object")
     return posedata.DatasetInfo.from_dict(data, source=where)

@@ -8,8 +8,8 @@ from pathlib import Path
 import keras
 
 import posenets
-from evopose.config import Config, ModelConfig, load_config
-from evopose.errors import ConfigError, DataError, first_line
+from evopose.config import Config, ModelSection, load_config
+from evopose.errors import ConfigFileError, InputFileError, first_line
 from weightxfer import BatchNormFill, TransferReport
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 COCO_KEYPOINTS = 17
 
 
-def build_model(model: ModelConfig, num_keypoints: int = COCO_KEYPOINTS) -> keras.Model:
+def build_model(model: ModelSection, num_keypoints: int = COCO_KEYPOINTS) -> keras.Model:
     """The network `model` names (a posenets model, or EvoPose2D from `model.genotype`), with
     `model.transfer_from`'s weights transferred into it when set."""
     kwargs: dict = {"num_keypoints": num_keypoints}
@@ -61,14 +61,14 @@ def load_model(
     """A model from a `.keras` file, or the config's network with `.weights.h5` weights loaded."""
     path = Path(weights)
     if not path.is_file():
-        raise DataError(f"--weights: no such file '{path}'")
+        raise InputFileError(f"--weights: no such file '{path}'")
     name = path.name.lower()
     try:
         if name.endswith(".keras"):
             return keras.saving.load_model(path, compile=False)
         if name.endswith(".weights.h5"):
             if config is None:
-                raise DataError(
+                raise InputFileError(
                     f"--weights: '{path}' holds weights only; use the run's .keras model "
                     "(best.keras or model.keras)"
                 )
@@ -76,10 +76,10 @@ def load_model(
             model.load_weights(path)
             return model
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        if isinstance(error, DataError | ConfigError):
+        if isinstance(error, InputFileError | ConfigFileError):
             raise
-        raise DataError(f"--weights: cannot load '{path}': {first_line(error)}") from None
-    raise DataError(f"--weights: '{path}' must be a .keras model or .weights.h5 weights file")
+        raise InputFileError(f"--weights: cannot load '{path}': {first_line(error)}") from None
+    raise InputFileError(f"--weights: '{path}' must be a .keras model or .weights.h5 weights file")
 
 
 def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
@@ -100,7 +100,7 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
         keypoints = stored.summary() if stored is not None else "not stored in the file"
     else:
         if overrides:
-            raise ConfigError("--set applies to YAML configs only")
+            raise ConfigFileError("--set applies to YAML configs only")
         model = posenets.create_model(target)
         source = target
     height, out_height = model.input_shape[1], model.output_shape[1]

@@ -3,13 +3,13 @@ linear warmup from the base LR and cosine decay to 0 over the run."""
 
 import keras
 
-from evopose.config import TrainConfig
-from evopose.errors import ConfigError
+from evopose.config import TrainSection
+from evopose.errors import ConfigFileError
 
 REFERENCE_BATCH_SIZE = 32
 
 
-def peak_learning_rate(train: TrainConfig) -> float:
+def peak_learning_rate(train: TrainSection) -> float:
     """The LR reached after warmup: `base_lr * batch_size / 32`, or `base_lr` without scaling."""
     if not train.scale_lr:
         return train.base_lr
@@ -17,7 +17,7 @@ def peak_learning_rate(train: TrainConfig) -> float:
 
 
 def learning_rate_schedule(
-    train: TrainConfig, steps_per_epoch: int, epochs: int
+    train: TrainSection, steps_per_epoch: int, epochs: int
 ) -> keras.optimizers.schedules.CosineDecay:
     """Keras's cosine decay with warmup: base LR -> peak LR over the warmup, then cosine to 0."""
     total_steps = steps_per_epoch * epochs
@@ -26,7 +26,7 @@ def learning_rate_schedule(
     if warmup_steps == 0:
         return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total_steps)
     if warmup_steps >= total_steps:
-        raise ConfigError(
+        raise ConfigFileError(
             f"train.warmup_epochs={train.warmup_epochs} must be shorter than the run "
             f"({epochs} epochs); lower it or set it to 0"
         )
@@ -38,7 +38,7 @@ def learning_rate_schedule(
     )
 
 
-def make_optimizer(train: TrainConfig, steps_per_epoch: int, epochs: int) -> keras.optimizers.Adam:
+def make_optimizer(train: TrainSection, steps_per_epoch: int, epochs: int) -> keras.optimizers.Adam:
     """Adam driven by `learning_rate_schedule`."""
     return keras.optimizers.Adam(learning_rate_schedule(train, steps_per_epoch, epochs))
 

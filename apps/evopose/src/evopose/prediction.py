@@ -16,7 +16,7 @@ import numpy as np
 
 import posedata
 from evopose import atomic
-from evopose.errors import DataError
+from evopose.errors import InputFileError
 from evopose.runtimes import KerasRuntime, Runtime
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class PosePredictor:
     ):
         keypoints = int(model.output_shape[-1])
         if keypoints != info.num_keypoints:
-            raise DataError(
+            raise InputFileError(
                 f"the model predicts {keypoints} keypoints but the keypoint description "
                 f"'{info.name}' has {info.num_keypoints}"
             )
@@ -119,7 +119,7 @@ class HogPeopleDetector:
         self, min_score: float = 0.3, nms_threshold: float = 0.45, max_side: int | None = 640
     ):
         if not hasattr(cv2, "HOGDescriptor"):
-            raise DataError(
+            raise InputFileError(
                 f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 moved it out); "
                 "give person boxes with --boxes, or install opencv-python-headless<5"
             )
@@ -186,7 +186,9 @@ class OnnxPeopleDetector:
         try:
             import onnxruntime
         except ImportError:
-            raise DataError("--detector needs onnxruntime: pip install 'evopose[onnx]'") from None
+            raise InputFileError(
+                "--detector needs onnxruntime: pip install 'evopose[onnx]'"
+            ) from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -198,13 +200,13 @@ class OnnxPeopleDetector:
             )
         except Exception as error:  # onnxruntime raises its own classes for unreadable models
             detail = " ".join(str(error).split())[:200]
-            raise DataError(
+            raise InputFileError(
                 f"--detector: '{self.path}' is not an ONNX model onnxruntime can load ({detail})"
             ) from None
         spec = self.session.get_inputs()[0]
         shape = list(spec.shape)
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
-            raise DataError(
+            raise InputFileError(
                 f"--detector: '{self.path}' takes input '{spec.name}' of shape {shape}; expected "
                 "an image [1, 3, H, W] or [1, H, W, 3] (see the app README)"
             )
@@ -230,7 +232,7 @@ class OnnxPeopleDetector:
         if output.ndim == 3 and output.shape[0] == 1:
             output = output[0]
         if output.ndim != 2 or output.shape[1] not in (5, 6):
-            raise DataError(
+            raise InputFileError(
                 f"--detector: '{self.path}' gave an output of shape {list(output.shape)}; "
                 "expected boxes [N, 5] or [N, 6]: x1, y1, x2, y2, score[, class] (see the app "
                 "README)"
@@ -272,7 +274,7 @@ def predict_path(
     filtered by `box_score` and `box_nms` too) or else by OpenCV's HOG detector."""
     input_path = Path(input_path)
     if not input_path.exists():
-        raise DataError(f"INPUT: no such file or folder '{input_path}'")
+        raise InputFileError(f"INPUT: no such file or folder '{input_path}'")
     given_boxes = (
         read_boxes(boxes, annotations=annotations, min_score=box_score, nms_iou=box_nms)
         if boxes is not None
@@ -325,11 +327,13 @@ def predict_path(
     if input_path.is_dir():
         images = sorted(p for p in input_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise DataError(f"INPUT: '{input_path}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            raise InputFileError(
+                f"INPUT: '{input_path}' holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
     elif input_path.suffix.lower() in IMAGE_SUFFIXES:
         images = [input_path]
     else:
-        raise DataError(
+        raise InputFileError(
             f"INPUT: '{input_path}' is neither an image ({', '.join(IMAGE_SUFFIXES)}), "
             f"a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder"
         )
@@ -439,7 +443,7 @@ def read_boxes(
     data = _read_json(path, "--boxes")
     boxes: dict[str, list[list[float]]] = {}
     if isinstance(data, dict) and {"images", "annotations"} <= data.keys():
-        raise DataError(
+        raise InputFileError(
             f"--boxes: '{path}' is a COCO annotation file (images, annotations, categories), "
             "not person boxes; give detection results (a list of {image_id, bbox, score}, "
             "with this file as --annotations) or {file name: [[x, y, w, h, score], ...]}"
@@ -448,36 +452,36 @@ def read_boxes(
     if isinstance(data, list):
         for index, entry in enumerate(data):
             if not isinstance(entry, dict) or "bbox" not in entry:
-                raise DataError(f"--boxes: '{path}' entry {index} has no 'bbox'")
+                raise InputFileError(f"--boxes: '{path}' entry {index} has no 'bbox'")
             key = entry.get("file_name", entry.get("frame"))
             if key is None and "image_id" in entry:
                 key = entry["image_id"] if names is None else names.get(entry["image_id"])
                 if key is None:
-                    raise DataError(
+                    raise InputFileError(
                         f"--boxes: '{path}' entry {index}: image_id {entry['image_id']!r} is "
                         f"not in --annotations '{annotations}'"
                     )
             if key is None:
-                raise DataError(
+                raise InputFileError(
                     f"--boxes: '{path}' entry {index} has no 'file_name', 'frame' or 'image_id'"
                 )
             boxes.setdefault(str(key), []).append([*entry["bbox"], entry.get("score", 1.0)])
     elif isinstance(data, dict):
         boxes = {str(k): v for k, v in data.items()}
     else:
-        raise DataError(f"--boxes: '{path}' must hold a JSON object or list")
+        raise InputFileError(f"--boxes: '{path}' must hold a JSON object or list")
     for key, rows in boxes.items():
         if not isinstance(rows, list) or not all(
             isinstance(r, list) and len(r) in (4, 5) and all(isinstance(v, int | float) for v in r)
             for r in rows
         ):
-            raise DataError(
+            raise InputFileError(
                 f"--boxes: '{path}' entry '{key}' must be a list of [x, y, w, h] or "
                 "[x, y, w, h, score]"
             )
         for r in rows:
             if r[2] <= 0 or r[3] <= 0:
-                raise DataError(f"--boxes: '{path}' entry '{key}' has a box of zero size: {r}")
+                raise InputFileError(f"--boxes: '{path}' entry '{key}' has a box of zero size: {r}")
     return {key: _select_boxes(rows, min_score, nms_iou) for key, rows in boxes.items()}
 
 
@@ -517,13 +521,13 @@ def _iou(a: list[float], b: list[float]) -> float:
 
 
 def _read_json(path: Path, flag: str) -> Any:
-    """The JSON in `path`; a DataError naming `flag` and the file when it cannot be read."""
+    """The JSON in `path`; a InputFileError naming `flag` and the file when it cannot be read."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{flag}: no such file '{path}'") from None
+        raise InputFileError(f"{flag}: no such file '{path}'") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{flag}: '{path}' is not readable JSON ({error})") from None
+        raise InputFileError(f"{flag}: '{path}' is not readable JSON ({error})") from None
 
 
 def _image_names(annotations: Path) -> dict[int, str]:
@@ -532,7 +536,7 @@ def _image_names(annotations: Path) -> dict[int, str]:
     data = _read_json(annotations, "--annotations")
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
-        raise DataError(f"--annotations: '{annotations}' has no 'images' list (COCO format)")
+        raise InputFileError(f"--annotations: '{annotations}' has no 'images' list (COCO format)")
     return {
         entry["id"]: Path(str(entry["file_name"])).name
         for entry in images
@@ -543,7 +547,7 @@ def _image_names(annotations: Path) -> dict[int, str]:
 def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_score) -> list[str]:
     capture = cv2.VideoCapture(str(input_path))
     if not capture.isOpened():
-        raise DataError(f"INPUT: '{input_path}' cannot be opened as a video")
+        raise InputFileError(f"INPUT: '{input_path}' cannot be opened as a video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     target = out_dir / (input_path.stem + "_poses.mp4")
     frames: dict[str, Any] = {}
@@ -566,7 +570,7 @@ def _predict_video(input_path: Path, out_dir: Path, people_in, predictor, min_sc
             if writer is not None:
                 writer.release()
         if not frames:
-            raise DataError(f"INPUT: '{input_path}' holds no readable frames")
+            raise InputFileError(f"INPUT: '{input_path}' holds no readable frames")
     elapsed = time.monotonic() - started
     atomic.write_json(out_dir / "keypoints.json", {input_path.name: frames})
     lines = [f"{target}: {len(frames)} frames", _speed(len(frames), "frames", elapsed)]
@@ -584,7 +588,7 @@ def _frames(capture: cv2.VideoCapture) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def _read_image(path: Path, *, strict: bool) -> np.ndarray | None:
-    """The image at `path` (BGR); None (a DataError when `strict`) when it cannot be read,
+    """The image at `path` (BGR); None (a InputFileError when `strict`) when it cannot be read,
     or when it is a JPEG cut short (OpenCV would decode the part it has, silently)."""
     problem = None
     if path.suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(path):
@@ -596,7 +600,7 @@ def _read_image(path: Path, *, strict: bool) -> np.ndarray | None:
             problem = "cannot be read as an image (corrupt or unsupported)"
     if problem is not None:
         if strict:
-            raise DataError(f"INPUT: '{path}' {problem}")
+            raise InputFileError(f"INPUT: '{path}' {problem}")
         log.warning("%s: %s; skipped", path, problem)
     return image
 
@@ -650,4 +654,4 @@ def _exif_orientation(jpeg: bytes) -> int:
 def _write_image(path: Path, image: np.ndarray) -> None:
     with atomic.atomic_path(path, suffix=path.suffix) as tmp:
         if not cv2.imwrite(str(tmp), image):
-            raise DataError(f"cannot write '{path}'")
+            raise InputFileError(f"cannot write '{path}'")

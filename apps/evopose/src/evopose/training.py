@@ -44,7 +44,7 @@ from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config
 from evopose.datasets import TrainData
 from evopose.distribute import check_batch_size
-from evopose.errors import DataError, TrainingError, first_line
+from evopose.errors import InputFileError, TrainingError, first_line
 from evopose.folderlock import hold_folder, is_lock_file
 from evopose.losses import HeatmapLoss, HeatmapLossMetric
 from evopose.optimization import make_optimizer, regularize_kernels
@@ -310,7 +310,7 @@ def _remove_unfinished(root: Path, *, keep_folder: bool) -> None:
                 atomic.remove_path(path)
 
 
-def _corrupt_data_error(config: Config, error: Exception, *, given: bool) -> DataError:
+def _corrupt_data_error(config: Config, error: Exception, *, given: bool) -> InputFileError:
     """One line naming the corrupt shard (found by reading the config's splits) and the fix."""
     detail = str(getattr(error, "message", error)).strip().splitlines()
     detail_line = detail[0] if detail else type(error).__name__
@@ -319,12 +319,12 @@ def _corrupt_data_error(config: Config, error: Exception, *, given: bool) -> Dat
 
         for split in (TRAIN, VAL):
             for shard, problem in find_corrupt_shards(split_folder(config, split)):
-                return DataError(
+                return InputFileError(
                     f"{shard}: corrupt TFRecord shard ({problem}); re-run the conversion "
                     "(`evopose data convert --overwrite ...` or `evopose data synth "
                     "--overwrite ...`) to rewrite it"
                 )
-    return DataError(
+    return InputFileError(
         f"the training data holds a corrupt TFRecord shard ({detail_line}); re-run the "
         "conversion (`evopose data convert --overwrite ...`) to rewrite it"
     )

@@ -5,7 +5,7 @@ crop transforms, instance rescoring, OKS-NMS, COCO results and evaluation, and P
 (MPII's metric).
 """
 
-from cocoeval_tools.coco_eval import BACKENDS, STAT_NAMES, EvalResult, evaluate
+from cocoeval_tools.coco_eval import BACKENDS, STAT_NAMES, CocoStats, evaluate
 from cocoeval_tools.decoding import decode_heatmaps, flip_indices, flip_merge
 from cocoeval_tools.errors import (
     BackendUnavailableError,
@@ -29,7 +29,7 @@ from cocoeval_tools.scoring import rescore
 from cocoeval_tools.synthetic_results import synthetic_keypoint_dataset
 from cocoeval_tools.transforms import invert_transforms, to_image_coords
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "BACKENDS",
@@ -39,8 +39,8 @@ __all__ = [
     "STAT_NAMES",
     "BackendUnavailableError",
     "CocoEvalToolsError",
+    "CocoStats",
     "EmptyResultsWarning",
-    "EvalResult",
     "GroundTruthError",
     "InvalidInputError",
     "PCKhResult",

@@ -51,11 +51,11 @@ ANNOTATION_KEYS = ("id", "image_id", "category_id", "keypoints", "num_keypoints"
 """Keys every ground-truth annotation needs for keypoint evaluation."""
 
 
-class EvalResult(dict[str, float]):
+class CocoStats(dict[str, float]):
     """The 10 COCO keypoint statistics by name (AP, AP50, ..., ARL); ``str()`` gives a table."""
 
     @classmethod
-    def from_stats(cls, stats: Sequence[float]) -> EvalResult:
+    def from_stats(cls, stats: Sequence[float]) -> CocoStats:
         """Name the first 10 values of a pycocotools ``stats`` array."""
         if len(stats) < len(STAT_NAMES):
             raise InvalidInputError(f"need {len(STAT_NAMES)} stats, got {len(stats)}")
@@ -96,7 +96,7 @@ def evaluate(
     image_ids: Sequence[int] | None = None,
     sigmas: Sequence[float] | np.ndarray | None = None,
     backend: str = "pycocotools",
-) -> EvalResult:
+) -> CocoStats:
     """COCO keypoint AP/AR of ``results`` (a results JSON path or list of dicts) against
     ``ground_truth`` (a keypoints JSON path, dataset dict or loaded COCO object).
 
@@ -124,9 +124,9 @@ def evaluate(
             EmptyResultsWarning,
             stacklevel=2,
         )
-        return EvalResult.from_stats([0.0] * len(STAT_NAMES))
+        return CocoStats.from_stats([0.0] * len(STAT_NAMES))
     stats = run(truth, checked, image_ids, oks_sigmas)
-    return EvalResult.from_stats(stats)
+    return CocoStats.from_stats(stats)
 
 
 def _keypoint_count(results: list[dict], truth: _GroundTruth) -> int | None:

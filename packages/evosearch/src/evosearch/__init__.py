@@ -35,7 +35,7 @@ from evosearch.executors import (
     VisibleDevices,
 )
 from evosearch.fitness import Fitness, TradeoffFitness
-from evosearch.genotype import Genotype, GenotypeSet, genotype_key, normalize_genotype
+from evosearch.genotype import GenotypeSet, JsonGenotype, genotype_key, normalize_genotype
 from evosearch.ledger import Candidate, GenerationRecord, Ledger
 from evosearch.reports import (
     GenerationSummary,
@@ -48,9 +48,9 @@ from evosearch.reports import (
     pareto_front,
 )
 from evosearch.search_config import SearchConfig
-from evosearch.space_protocol import SearchSpace
+from evosearch.space_protocol import SearchSpaceProtocol
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Callback",
@@ -73,9 +73,9 @@ __all__ = [
     "GenerationRecord",
     "GenerationStarted",
     "GenerationSummary",
-    "Genotype",
     "GenotypeError",
     "GenotypeSet",
+    "JsonGenotype",
     "Ledger",
     "LedgerError",
     "LedgerMismatchError",
@@ -87,8 +87,8 @@ __all__ = [
     "SearchConfig",
     "SearchError",
     "SearchResult",
-    "SearchSpace",
     "SearchSpaceExhaustedError",
+    "SearchSpaceProtocol",
     "SearchStopped",
     "SerialExecutor",
     "TradeoffFitness",

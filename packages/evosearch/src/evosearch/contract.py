@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evosearch.errors import TransientEvaluationError
-from evosearch.genotype import Genotype
+from evosearch.genotype import JsonGenotype
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class EvalRequest:
     """
 
     candidate_id: int
-    genotype: Genotype
+    genotype: JsonGenotype
     generation: int
     parent_id: int | None
     parent_artifact: str | None

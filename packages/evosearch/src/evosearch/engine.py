@@ -45,10 +45,10 @@ from evosearch.events import (
 from evosearch.executors.base import Executor
 from evosearch.executors.serial import SerialExecutor
 from evosearch.fitness import Fitness, TradeoffFitness
-from evosearch.genotype import Genotype, GenotypeSet, genotype_key, normalize_genotype
+from evosearch.genotype import GenotypeSet, JsonGenotype, genotype_key, normalize_genotype
 from evosearch.ledger import Candidate, Ledger, NewCandidate
 from evosearch.search_config import SearchConfig
-from evosearch.space_protocol import SearchSpace
+from evosearch.space_protocol import SearchSpaceProtocol
 
 log = logging.getLogger("evosearch")
 
@@ -93,7 +93,7 @@ class Search:
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpaceProtocol,
         evaluate: Evaluation,
         ledger: Ledger | str | os.PathLike[str],
         config: SearchConfig | None = None,
@@ -226,7 +226,7 @@ class Search:
         seen: GenotypeSet,
         generation: int,
         index: int,
-    ) -> Genotype:
+    ) -> JsonGenotype:
         where = f"generation {generation} child {index} (a mutant of candidate {parent.id})"
         for _ in range(self.config.max_mutation_draws):
             child = self.space.mutate(normalize_genotype(parent.genotype), rng, seen)
@@ -238,7 +238,7 @@ class Search:
             f"{self.config.max_mutation_draws} draws; the space may be exhausted"
         )
 
-    def _checked(self, genotype: Genotype, where: str) -> Genotype:
+    def _checked(self, genotype: JsonGenotype, where: str) -> JsonGenotype:
         try:
             genotype = normalize_genotype(genotype, where=where)
             valid = self.space.validate(genotype)

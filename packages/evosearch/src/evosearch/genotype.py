@@ -15,11 +15,11 @@ from typing import Any, TypeAlias
 
 from evosearch.errors import GenotypeError
 
-Genotype: TypeAlias = Any
+JsonGenotype: TypeAlias = Any
 """A nested list of JSON scalars (ints in practice); see the module docstring."""
 
 
-def normalize_genotype(genotype: Genotype, *, where: str = "genotype") -> Genotype:
+def normalize_genotype(genotype: JsonGenotype, *, where: str = "genotype") -> JsonGenotype:
     """The genotype as nested lists of int, float, str, bool; `GenotypeError` if not JSON data."""
     if isinstance(genotype, bool | str) or genotype is None:
         return genotype
@@ -45,12 +45,12 @@ def normalize_genotype(genotype: Genotype, *, where: str = "genotype") -> Genoty
     )
 
 
-def genotype_key(genotype: Genotype) -> str:
+def genotype_key(genotype: JsonGenotype) -> str:
     """The canonical JSON of a genotype: compact, keys sorted, tuples written as lists."""
     return json.dumps(normalize_genotype(genotype), separators=(",", ":"), sort_keys=True)
 
 
-def parse_genotype(key: str) -> Genotype:
+def parse_genotype(key: str) -> JsonGenotype:
     """The genotype written by `genotype_key` (nested lists)."""
     return json.loads(key)
 
@@ -58,7 +58,7 @@ def parse_genotype(key: str) -> Genotype:
 class GenotypeSet:
     """A set of genotypes compared by canonical JSON: ``genotype in seen`` for lists or tuples."""
 
-    def __init__(self, genotypes: Iterable[Genotype] = ()) -> None:
+    def __init__(self, genotypes: Iterable[JsonGenotype] = ()) -> None:
         self._keys: dict[str, None] = {}
         for genotype in genotypes:
             self.add(genotype)
@@ -70,7 +70,7 @@ class GenotypeSet:
         seen._keys.update(dict.fromkeys(keys))
         return seen
 
-    def add(self, genotype: Genotype) -> bool:
+    def add(self, genotype: JsonGenotype) -> bool:
         """Add a genotype; True if it was new."""
         key = genotype_key(genotype)
         if key in self._keys:
@@ -87,7 +87,7 @@ class GenotypeSet:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __iter__(self) -> Iterator[Genotype]:
+    def __iter__(self) -> Iterator[JsonGenotype]:
         return (parse_genotype(key) for key in self._keys)
 
     def __repr__(self) -> str:

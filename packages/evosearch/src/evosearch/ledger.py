@@ -16,13 +16,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from evosearch.errors import LedgerError
-from evosearch.genotype import Genotype, genotype_key, parse_genotype
+from evosearch.genotype import JsonGenotype, genotype_key, parse_genotype
 
-Status = Literal["pending", "running", "done", "failed"]
-STATUSES: tuple[Status, ...] = ("pending", "running", "done", "failed")
+CandidateStatus = Literal["pending", "running", "done", "failed"]
+CANDIDATE_STATUSES: tuple[CandidateStatus, ...] = get_args(CandidateStatus)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -67,8 +67,8 @@ class Candidate:
     generation: int
     child_index: int
     parent_id: int | None
-    genotype: Genotype
-    status: Status
+    genotype: JsonGenotype
+    status: CandidateStatus
     budget: int
     seed: int
     artifact_dir: str
@@ -98,7 +98,7 @@ class NewCandidate:
     generation: int
     child_index: int
     parent_id: int | None
-    genotype: Genotype
+    genotype: JsonGenotype
     budget: int
     seed: int
     artifact_dir: str
@@ -326,7 +326,7 @@ class Ledger:
         return GenerationRecord(generation, tuple(int(i) for i in survivors), now)
 
     def _transition(
-        self, candidate_id: int, expected: Status, assignments: str, values: tuple
+        self, candidate_id: int, expected: CandidateStatus, assignments: str, values: tuple
     ) -> None:
         with self._transaction() as db:
             cursor = db.execute(
@@ -352,11 +352,11 @@ class Ledger:
         return _candidate(row)
 
     def candidates(
-        self, *, generation: int | None = None, status: Status | None = None
+        self, *, generation: int | None = None, status: CandidateStatus | None = None
     ) -> list[Candidate]:
         """Candidates in id order, optionally of one generation and/or one status."""
-        if status is not None and status not in STATUSES:
-            raise LedgerError(f"unknown status {status!r}; use one of {STATUSES}")
+        if status is not None and status not in CANDIDATE_STATUSES:
+            raise LedgerError(f"unknown status {status!r}; use one of {CANDIDATE_STATUSES}")
         clauses, values = [], []
         if generation is not None:
             clauses.append("generation=?")
@@ -398,9 +398,9 @@ class Ledger:
             raise LedgerError(f"generation {generation} is not closed in {self.path}")
         return [self.candidate(i) for i in json.loads(row["survivors"])]
 
-    def counts(self) -> dict[Status, int]:
+    def counts(self) -> dict[CandidateStatus, int]:
         """How many candidates have each status."""
-        counts = dict.fromkeys(STATUSES, 0)
+        counts = dict.fromkeys(CANDIDATE_STATUSES, 0)
         for row in self._db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status"):
             counts[row[0]] = row[1]
         return counts

@@ -6,11 +6,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from evosearch.genotype import Genotype, GenotypeSet
+from evosearch.genotype import GenotypeSet, JsonGenotype
 
 
 @runtime_checkable
-class SearchSpace(Protocol):
+class SearchSpaceProtocol(Protocol):
     """A space of genotypes; posenets' search space and `evosearch.toy.IntVectorSpace` are two.
 
     ``mutate`` must draw only from ``rng`` (so runs are reproducible) and should return a
@@ -19,14 +19,16 @@ class SearchSpace(Protocol):
     for a genotype outside the space.
     """
 
-    def ancestor(self) -> Genotype:
+    def ancestor(self) -> JsonGenotype:
         """The genotype of generation 0."""
         ...
 
-    def mutate(self, genotype: Genotype, rng: np.random.Generator, seen: GenotypeSet) -> Genotype:
+    def mutate(
+        self, genotype: JsonGenotype, rng: np.random.Generator, seen: GenotypeSet
+    ) -> JsonGenotype:
         """A child of ``genotype`` drawn with ``rng``, preferably not in ``seen``."""
         ...
 
-    def validate(self, genotype: Genotype) -> object:
+    def validate(self, genotype: JsonGenotype) -> object:
         """Raise (or return False) when ``genotype`` is not in the space."""
         ...

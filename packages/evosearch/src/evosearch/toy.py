@@ -20,7 +20,7 @@ import numpy as np
 from evosearch._files import write_text_atomic
 from evosearch.contract import EvalRequest, EvalResult
 from evosearch.errors import GenotypeError, TransientEvaluationError
-from evosearch.genotype import Genotype, GenotypeSet
+from evosearch.genotype import GenotypeSet, JsonGenotype
 
 FAULTS = ("raise", "nan", "die", "die_once", "transient", "transient_once")
 
@@ -43,11 +43,13 @@ class IntVectorSpace:
         if self.start is not None:
             self.validate(list(self.start))
 
-    def ancestor(self) -> Genotype:
+    def ancestor(self) -> JsonGenotype:
         """``start``, or every gene at ``high``."""
         return list(self.start) if self.start is not None else [self.high] * self.length
 
-    def mutate(self, genotype: Genotype, rng: np.random.Generator, seen: GenotypeSet) -> Genotype:
+    def mutate(
+        self, genotype: JsonGenotype, rng: np.random.Generator, seen: GenotypeSet
+    ) -> JsonGenotype:
         """Redraw one gene (uniform position, uniform new value); retry while the child is seen."""
         for _ in range(100):
             child = list(genotype)
@@ -58,7 +60,7 @@ class IntVectorSpace:
                 return child
         return child
 
-    def validate(self, genotype: Genotype) -> None:
+    def validate(self, genotype: JsonGenotype) -> None:
         """`GenotypeError` unless ``genotype`` is ``length`` ints in ``[low, high]``."""
         if (
             not isinstance(genotype, Sequence)
@@ -69,7 +71,7 @@ class IntVectorSpace:
                 f"{genotype!r} is not {self.length} integers in [{self.low}, {self.high}]"
             )
 
-    def describe(self, genotype: Genotype) -> str:
+    def describe(self, genotype: JsonGenotype) -> str:
         """The genes as one string, e.g. ``3-0-9-1``."""
         return "-".join(str(v) for v in genotype)
 

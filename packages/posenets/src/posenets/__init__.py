@@ -6,8 +6,8 @@ from posenets.errors import (
     InvalidGenotypeError,
     InvalidModelArgumentError,
     LegacyImportError,
+    NoNewMutantError,
     PosenetsError,
-    SearchSpaceExhaustedError,
     UnknownModelError,
     UnsupportedLayerError,
 )
@@ -41,7 +41,7 @@ from posenets.search_space import (
 )
 from posenets.simple_baseline import SimpleBaseline
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "ANCESTOR",
@@ -63,9 +63,9 @@ __all__ = [
     "LegacyImportError",
     "ModelEntry",
     "NetworkStructure",
+    "NoNewMutantError",
     "PosenetsError",
     "SearchSpace",
-    "SearchSpaceExhaustedError",
     "SimpleBaseline",
     "UnknownModelError",
     "UnsupportedLayerError",

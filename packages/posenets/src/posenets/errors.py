@@ -13,7 +13,7 @@ class GenotypeStringError(InvalidGenotypeError):
     """A genotype string cannot be parsed."""
 
 
-class SearchSpaceExhaustedError(PosenetsError):
+class NoNewMutantError(PosenetsError):
     """Mutation found no unseen neighbour of a genotype."""
 
 

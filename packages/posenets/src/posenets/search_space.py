@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from posenets.errors import GenotypeStringError, InvalidGenotypeError, SearchSpaceExhaustedError
+from posenets.errors import GenotypeStringError, InvalidGenotypeError, NoNewMutantError
 
 NUM_MODULES = 7
 GENE_FIELDS = ("kernel", "repeats", "channels_div8", "stride")
@@ -209,7 +209,7 @@ class SearchSpace:
                 is_new(child) for child in self.neighbours(parent)
             ):
                 where = "is in `seen`" if network is None else "builds its or a seen network"
-                raise SearchSpaceExhaustedError(
+                raise NoNewMutantError(
                     f"every mutant of {self.to_string(parent)} {where}; mutate another genotype"
                 )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Status = Literal["full", "partial", "none"]
-STATUSES: tuple[Status, ...] = ("full", "partial", "none")
+TransferStatus = Literal["full", "partial", "none"]
+TRANSFER_STATUSES: tuple[TransferStatus, ...] = get_args(TransferStatus)
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class LayerTransfer:
 
     name: str
     source: str | None
-    status: Status
+    status: TransferStatus
     inherited_params: int
     total_params: int
     parent_shapes: tuple[tuple[int, ...], ...] = ()
@@ -73,10 +73,10 @@ class TransferReport:
         return self.inherited_params / self.total_params if self.total_params else 0.0
 
     @property
-    def counts(self) -> dict[Status, int]:
+    def counts(self) -> dict[TransferStatus, int]:
         """How many layers were transferred fully, partially and not at all."""
         counted = Counter(layer.status for layer in self.layers)
-        return {status: counted[status] for status in STATUSES}
+        return {status: counted[status] for status in TRANSFER_STATUSES}
 
     def __getitem__(self, name: str) -> LayerTransfer:
         """The entry of the child layer ``name``."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from evopose.errors import ConfigError, first_line
+from evopose.errors import ConfigFileError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +22,28 @@ _KERAS3_WEIGHTS = ".weights.h5"
 
 
 def read_weight_file(path: str | Path, key: str = "search.ancestor_weights") -> dict[str, list]:
-    """Layer name -> its weight arrays (Keras order) from a `.h5` / `.keras` file; a ConfigError
+    """Layer name -> its weight arrays (Keras order) from a `.h5` / `.keras` file; a ConfigFileError
     naming `key` and the fix when the file is missing or of another kind."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{key}: no such file '{path}'")
+        raise ConfigFileError(f"{key}: no such file '{path}'")
     name = path.name.lower()
     if name.endswith(_KERAS3_WEIGHTS):
-        raise ConfigError(
+        raise ConfigFileError(
             f"{key}: '{path}' is a Keras 3 weights file, which holds no layer names; give the "
             "model as a .keras file (model.save('b0.keras')) or keras.applications' .h5 weights"
         )
     if not name.endswith(WEIGHT_SUFFIXES):
-        raise ConfigError(
+        raise ConfigFileError(
             f"{key}: '{path}' must be a {', '.join(WEIGHT_SUFFIXES)} file (keras.applications' "
             "EfficientNet-B0 weights or a saved Keras model)"
         )
     try:
         arrays = _read_keras(path) if name.endswith(".keras") else _read_legacy_h5(path)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        raise ConfigError(f"{key}: cannot read '{path}': {first_line(error)}") from None
+        raise ConfigFileError(f"{key}: cannot read '{path}': {first_line(error)}") from None
     if not any(layer.startswith(("stem_", "block")) for layer in arrays):
-        raise ConfigError(
+        raise ConfigFileError(
             f"{key}: '{path}' has no layer named like EfficientNet's (stem_conv, block1a_dwconv, "
             "...); nothing could be inherited"
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evopose import atomic
-from evopose.config import AugmentConfig, Config, SearchConfig
+from evopose.config import AugmentSection, Config, SearchSection
 from evopose.errors import first_line
 from evosearch import EvalRequest, EvalResult, TransientEvaluationError
 
@@ -132,7 +132,7 @@ def candidate_config(
     augment = config.data.augment
     genes = tuple(tuple(int(value) for value in gene) for gene in genotype)
     if search.flip_only:
-        augment = AugmentConfig(
+        augment = AugmentSection(
             flip_prob=augment.flip_prob, scale_factor=0.0, rotation_prob=0.0, half_body_prob=0.0
         )
     return dataclasses.replace(
@@ -151,7 +151,7 @@ def candidate_config(
             warmup_epochs=search.warmup_epochs,
             seed=int(seed) % 2**31,
         ),
-        search=SearchConfig(),
+        search=SearchSection(),
     )
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import posenets
 from posenets.search_space import GENE_FIELDS
 
-Genotype = list[list[int]]
+GenotypeLists = list[list[int]]
+"""A posenets genotype as evosearch stores it: 7 `[kernel, repeats, channels/8, stride]` lists."""
 
 
 class EvoPoseSpace:
@@ -39,27 +40,29 @@ class EvoPoseSpace:
             head_channels=head_channels or posenets.evopose2d.HEAD_CHANNELS,
         )
 
-    def ancestor(self) -> Genotype:
+    def ancestor(self) -> GenotypeLists:
         """The genotype of generation 0."""
         return [list(gene) for gene in self._ancestor]
 
-    def mutate(self, genotype: Genotype, rng: np.random.Generator, seen: object) -> Genotype:
+    def mutate(
+        self, genotype: GenotypeLists, rng: np.random.Generator, seen: object
+    ) -> GenotypeLists:
         """A child differing from `genotype` in one gene whose network is new: not the
         parent's, not a genotype of `seen`'s (posenets' rule)."""
         child = self.space.mutate(genotype, rng, seen, network=self.network)  # type: ignore[arg-type]
         return as_lists(child)
 
-    def validate(self, genotype: Genotype) -> bool:
+    def validate(self, genotype: GenotypeLists) -> bool:
         """True for a genotype of the space; `posenets.InvalidGenotypeError` names what is wrong."""
         self.space.validate(genotype)
         return True
 
-    def describe(self, genotype: Genotype) -> str:
+    def describe(self, genotype: GenotypeLists) -> str:
         """The short form, e.g. `r1_k3_s1_c16-r2_k3_s2_c24-...`."""
         return self.space.to_string(genotype)
 
 
-def as_lists(genotype: Sequence[Sequence[int]]) -> Genotype:
+def as_lists(genotype: Sequence[Sequence[int]]) -> GenotypeLists:
     """A genotype as a list of `[kernel, repeats, channels/8, stride]` lists of Python ints."""
     return [[int(value) for value in gene] for gene in genotype]
 

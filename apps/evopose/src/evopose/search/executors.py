@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import evosearch
 from evopose.atomic import DiskFullError
-from evopose.config import SearchConfig
-from evopose.errors import DataError, SearchError
+from evopose.config import SearchSection
+from evopose.errors import InputFileError, SearchCommandError
 from evopose.folderlock import FolderBusyError, free_folder
 from evosearch.executors.ray_cluster import LOCAL_ADDRESSES, LOCAL_ONLY_ENV
 
@@ -33,7 +33,7 @@ _LOGGERS = ("evopose", "evosearch", "posedata", "posenets", "weightxfer")
 
 
 @dataclass(frozen=True)
-class WorkerSetup:
+class WorkerEnvironment:
     """Prepares a worker process before TensorFlow loads: shows it only its own GPU (none for a
     CPU or TPU worker), caps its CPU threads, and sends its log lines to stderr."""
 
@@ -58,13 +58,13 @@ class WorkerSetup:
 
 def stop_on_full_disk(executor: evosearch.Executor) -> evosearch.Executor:
     """`executor` itself, its `wait` changed to raise `DiskFullError` when a candidate's
-    training ended with a full disk, or `DataError` when it read a corrupt TFRecord shard: that
+    training ended with a full disk, or `InputFileError` when it read a corrupt TFRecord shard: that
     stops the search and leaves the candidate (and any other unfinished one) to the rerun,
     instead of marking it failed for good (the fix is outside the search: free space, re-run
     the conversion)."""
     wait = executor.wait
     full = f"{DiskFullError.__name__}: "
-    data = f"{DataError.__name__}: "
+    data = f"{InputFileError.__name__}: "
 
     def wait_or_stop(timeout: float | None = None) -> list:
         outcomes = wait(timeout)
@@ -73,7 +73,7 @@ def stop_on_full_disk(executor: evosearch.Executor) -> evosearch.Executor:
             if error.startswith(full):
                 raise DiskFullError(error[len(full) :])
             if error.startswith(data) and CORRUPT_SHARD in error:
-                raise DataError(error[len(data) :])
+                raise InputFileError(error[len(data) :])
         return outcomes
 
     executor.wait = wait_or_stop
@@ -109,7 +109,7 @@ def end_orphaned_holders(executor: evosearch.Executor) -> evosearch.Executor:
 
 
 def make_executor(
-    search: SearchConfig,
+    search: SearchSection,
     *,
     gpus: Sequence[str] = (),
     tpus: Sequence[str] = (),
@@ -129,7 +129,7 @@ def make_executor(
 
 
 def _executor(
-    search: SearchConfig,
+    search: SearchSection,
     *,
     gpus: Sequence[str],
     tpus: Sequence[str],
@@ -140,23 +140,25 @@ def _executor(
     if ray_address is not None:
         chosen.append("--ray-address")
     if len(chosen) > 1:
-        raise SearchError(f"{' and '.join(chosen)} cannot be combined; choose one")
+        raise SearchCommandError(f"{' and '.join(chosen)} cannot be combined; choose one")
     if ray_address is not None:
         if ray_address in LOCAL_ADDRESSES:  # a new cluster: loopback only, set before Ray loads
             os.environ.setdefault(LOCAL_ONLY_ENV, "0")
         return evosearch.RayExecutor(ray_address, num_cpus=1, num_gpus=ray_gpus)
     if tpus:
         return evosearch.ProcessExecutor(
-            [f"TPU:{name}" for name in tpus], worker_setup=WorkerSetup()
+            [f"TPU:{name}" for name in tpus], worker_setup=WorkerEnvironment()
         )
     if gpus:
         bad = [gpu for gpu in gpus if not gpu.isdigit()]
         if bad:
-            raise SearchError(f"--gpus takes GPU ids like 0,1,2; got {', '.join(bad)}")
-        return evosearch.ProcessExecutor([f"GPU:{gpu}" for gpu in gpus], worker_setup=WorkerSetup())
+            raise SearchCommandError(f"--gpus takes GPU ids like 0,1,2; got {', '.join(bad)}")
+        return evosearch.ProcessExecutor(
+            [f"GPU:{gpu}" for gpu in gpus], worker_setup=WorkerEnvironment()
+        )
     workers = search.workers or 1
     if workers == 1:
         return evosearch.SerialExecutor()
     threads = max(1, (os.cpu_count() or 1) // workers)
     log.info("%d worker processes on the CPU, %d threads each", workers, threads)
-    return evosearch.ProcessExecutor(workers, worker_setup=WorkerSetup(cpu_threads=threads))
+    return evosearch.ProcessExecutor(workers, worker_setup=WorkerEnvironment(cpu_threads=threads))

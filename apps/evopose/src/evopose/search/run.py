@@ -6,7 +6,7 @@ from pathlib import Path
 
 import evosearch
 from evopose.config import Config
-from evopose.errors import SearchError
+from evopose.errors import SearchCommandError
 from evopose.folderlock import release_folder
 from evopose.search.candidate import COST_METRICS, TrainCandidate, search_resolution
 from evopose.search.search_report import write_report
@@ -40,25 +40,25 @@ def engine_config(config: Config) -> evosearch.SearchConfig:
 
 
 def check_searchable(config: Config) -> None:
-    """A SearchError unless the config names the EvoPose2D search space and a dataset."""
+    """A SearchCommandError unless the config names the EvoPose2D search space and a dataset."""
     if config.model.name != SEARCHABLE_MODEL:
-        raise SearchError(
+        raise SearchCommandError(
             f"{config.source}: model.name is {config.model.name!r}; the search evolves "
             f"EvoPose2D genotypes, so set model.name: {SEARCHABLE_MODEL}"
         )
     if config.model.transfer_from is not None:
-        raise SearchError(
+        raise SearchCommandError(
             f"{config.source}: model.transfer_from is set; children inherit from their parents "
             "and the ancestor from search.ancestor_weights (an EfficientNet-B0 weights file), "
             "so remove it"
         )
     if config.model.search_resolution is not None:
-        raise SearchError(
+        raise SearchCommandError(
             f"{config.source}: model.search_resolution is set; a search builds its candidates "
             "at search.resolution, so set that instead"
         )
     if config.data.root is None:
-        raise SearchError(f"{config.source}: data.root is not set; set it or use --set")
+        raise SearchCommandError(f"{config.source}: data.root is not set; set it or use --set")
     if config.search.ancestor_weights is not None:
         from evopose.search.ancestor import read_weight_file
 

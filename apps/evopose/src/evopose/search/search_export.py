@@ -15,8 +15,8 @@ import yaml
 
 import evosearch
 from evopose import atomic
-from evopose.config import SearchConfig, config_to_dict
-from evopose.errors import SearchError
+from evopose.config import SearchSection, config_to_dict
+from evopose.errors import SearchCommandError
 from evopose.search.candidate import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
@@ -45,20 +45,22 @@ def export_best(
     files = SearchFiles(Path(work_dir))
     config = stored_config(files)
     if not files.ledger.is_file():
-        raise SearchError(f"{files.root} has no ledger yet; run `evopose search` on it first")
+        raise SearchCommandError(
+            f"{files.root} has no ledger yet; run `evopose search` on it first"
+        )
     with evosearch.Ledger(files.ledger, create=False) as ledger:
         if candidate_id is None:
             ranked = evosearch.leaderboard(ledger, top=1)
             if not ranked:
-                raise SearchError(f"{files.root}: no candidate has finished training yet")
+                raise SearchCommandError(f"{files.root}: no candidate has finished training yet")
             candidate = ranked[0]
         else:
             try:
                 candidate = ledger.candidate(candidate_id)
             except evosearch.LedgerError:
-                raise SearchError(f"{files.root} has no candidate {candidate_id}") from None
+                raise SearchCommandError(f"{files.root} has no candidate {candidate_id}") from None
             if candidate.status != "done":
-                raise SearchError(
+                raise SearchCommandError(
                     f"candidate {candidate_id} of {files.root} is {candidate.status}, not done; "
                     "export a finished candidate"
                 )
@@ -71,7 +73,7 @@ def export_best(
         transfer_from=candidate.artifact if transfer else None,
         search_resolution=resolution,
     )
-    exported = dataclasses.replace(config, model=model, search=SearchConfig())
+    exported = dataclasses.replace(config, model=model, search=SearchSection())
     data = config_to_dict(exported)
     del data["search"]
     loss, params = candidate.metrics["val_loss"], candidate.metrics["params"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import evosearch
 from evopose import atomic
-from evopose.errors import SearchError
+from evopose.errors import SearchCommandError
 from evopose.search.candidate import search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
@@ -94,7 +94,9 @@ def build_report(work_dir: str | Path, *, top: int = 10) -> SearchReport:
     files = SearchFiles(Path(work_dir))
     config = stored_config(files)
     if not files.ledger.is_file():
-        raise SearchError(f"{files.root} has no ledger yet; run `evopose search` on it first")
+        raise SearchCommandError(
+            f"{files.root} has no ledger yet; run `evopose search` on it first"
+        )
     with evosearch.Ledger(files.ledger, create=False) as ledger:
         ranked = evosearch.leaderboard(ledger)
         lineage = evosearch.lineage(ledger, ranked[0].id) if ranked else []
@@ -115,11 +117,11 @@ def build_report(work_dir: str | Path, *, top: int = 10) -> SearchReport:
 
 def write_report(work_dir: str | Path, *, top: int = 10) -> SearchReport:
     """Writes the pictures, `leaderboard.txt` and `report.json` into `DIR/report/`; returns
-    the report. A SearchError when no candidate has finished yet."""
+    the report. A SearchCommandError when no candidate has finished yet."""
     files = SearchFiles(Path(work_dir))
     report = build_report(files.root, top=top)
     if report.best is None:
-        raise SearchError(
+        raise SearchCommandError(
             f"{files.root}: no candidate has finished training yet; report again later"
         )
     with evosearch.Ledger(files.ledger, create=False) as ledger:

@@ -18,7 +18,7 @@ import yaml
 
 from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config, load_config
-from evopose.errors import ConfigError, SearchError
+from evopose.errors import ConfigFileError, SearchCommandError
 from evopose.folderlock import claim_folder, is_lock_file
 
 RESUMABLE_CHANGES = ("search.generations", "search.patience", "search.workers")
@@ -80,7 +80,7 @@ def record_config(files: SearchFiles, config: Config) -> None:
     Only `RESUMABLE_CHANGES` may differ; the stored file is updated with them.
     """
     if not files.config.is_file() and _holds_files(files.root):
-        raise SearchError(
+        raise SearchCommandError(
             f"{files.root} exists and is not a search folder (no search.yaml); "
             "choose another work folder"
         )
@@ -93,7 +93,7 @@ def record_config(files: SearchFiles, config: Config) -> None:
             if key not in RESUMABLE_CHANGES
         ]
         if changed:
-            raise ConfigError(
+            raise ConfigFileError(
                 f"{files.root} holds a search with another config (differs in "
                 f"{', '.join(changed)}); rerun with its config ({files.config}) to resume, "
                 f"changing only {', '.join(RESUMABLE_CHANGES)}, or choose another work folder"
@@ -110,9 +110,10 @@ def _holds_files(folder: Path) -> bool:
 
 
 def stored_config(files: SearchFiles) -> Config:
-    """The config a search folder was run with; a SearchError when it is not a search folder."""
+    """The config a search folder was run with; a SearchCommandError when it is not a search
+    folder."""
     if not files.config.is_file():
-        raise SearchError(
+        raise SearchCommandError(
             f"{files.root} is not a search folder (no search.yaml); give the --work-dir "
             "of an `evopose search` run"
         )
