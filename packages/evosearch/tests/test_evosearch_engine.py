@@ -1,6 +1,9 @@
+import ast
+import inspect
 import io
 import itertools
 import json
+import typing
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +22,9 @@ from evosearch import (
     SearchError,
     SearchSpaceExhaustedError,
     SearchStopped,
+    StopReason,
     candidate_streams,
+    engine,
     history,
 )
 from evosearch.genotype import GenotypeSet
@@ -277,3 +282,43 @@ def test_search_config_refuses_bad_values_naming_them(settings):
     name = next(iter(settings))
     with pytest.raises(ConfigError, match=rf"SearchConfig.{name}"):
         SearchConfig(**settings)
+
+
+def test_the_stop_reasons_the_engine_gives_are_exactly_the_stop_reason_literals(
+    toy_search, run_toy, small_config
+):
+    one_generation = SearchConfig(**{**vars(small_config), "generations": 1})
+    reasons = {run_toy("ran", config=one_generation)[0].reason}
+    plateau = SearchConfig(parents=2, children=3, generations=50, seed=0, patience=3)
+    reasons.add(run_toy("flat", config=plateau, fitness=lambda metrics: 1.0)[0].reason)
+    search, _ = toy_search("stopped")
+    stopped: list[SearchStopped] = []
+
+    def stop_at_once(event):
+        if isinstance(event, SearchStopped):
+            stopped.append(event)
+        elif isinstance(event, CandidateFinished):
+            search.request_stop()
+
+    search.callbacks.append(stop_at_once)
+    reasons.add(search.run().reason)
+    assert [event.reason for event in stopped] == ["requested"]
+    assert reasons == set(typing.get_args(StopReason))
+    # and the engine's source names no other: every literal it returns or finishes with
+    source = ast.parse(inspect.getsource(engine))
+    written = {
+        node.value
+        for call in ast.walk(source)
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "_finish"
+        for node in call.args[1:2]
+        if isinstance(node, ast.Constant)
+    }
+    method = next(
+        f for f in ast.walk(source) if isinstance(f, ast.FunctionDef) and f.name == "_stop_reason"
+    )
+    written |= {
+        r.value.value
+        for r in ast.walk(method)
+        if isinstance(r, ast.Return) and isinstance(r.value, ast.Constant) and r.value.value
+    }
+    assert written == set(typing.get_args(StopReason))

@@ -26,6 +26,7 @@ from evosearch.events import (
     GenerationStarted,
     ProgressPrinter,
     SearchStopped,
+    StopReason,
 )
 from evosearch.executors import (
     Executor,
@@ -91,6 +92,7 @@ __all__ = [
     "SearchSpaceProtocol",
     "SearchStopped",
     "SerialExecutor",
+    "StopReason",
     "TradeoffFitness",
     "TransientEvaluationError",
     "VisibleDevices",

@@ -41,6 +41,7 @@ from evosearch.events import (
     GenerationStarted,
     ProgressPrinter,
     SearchStopped,
+    StopReason,
 )
 from evosearch.executors.base import Executor
 from evosearch.executors.serial import SerialExecutor
@@ -60,7 +61,7 @@ WAIT_SECONDS = 0.5
 class SearchResult:
     """How a run ended: why, the last closed generation, its survivors (best first)."""
 
-    reason: str
+    reason: StopReason
     generation: int
     survivors: tuple[Candidate, ...]
     evaluations: int
@@ -161,7 +162,7 @@ class Search:
                 return self._finish(ledger, reason, generation)
             self._spawn_generation(ledger, generation + 1)
 
-    def _stop_reason(self, ledger: Ledger, generation: int) -> str | None:
+    def _stop_reason(self, ledger: Ledger, generation: int) -> StopReason | None:
         if generation >= self.config.generations:
             return "generations"
         patience = self.config.patience
@@ -175,7 +176,7 @@ class Search:
             return "requested"
         return None
 
-    def _finish(self, ledger: Ledger, reason: str, generation: int) -> SearchResult:
+    def _finish(self, ledger: Ledger, reason: StopReason, generation: int) -> SearchResult:
         survivors = tuple(ledger.survivors(generation)) if generation >= 0 else ()
         result = SearchResult(reason, generation, survivors, self._evaluations)
         log.info("search stopped after generation %d: %s", generation, reason)

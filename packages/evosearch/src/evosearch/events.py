@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Literal, TextIO
 
 from evosearch.ledger import Candidate
 
@@ -58,11 +58,16 @@ class GenerationFinished:
     failed: int
 
 
+StopReason = Literal["generations", "plateau", "requested"]
+"""Why a run ended: its last generation closed (``generations``), its best fitness stopped
+improving for ``patience`` generations (``plateau``), or a stop was requested (``requested``)."""
+
+
 @dataclass(frozen=True)
 class SearchStopped:
-    """The run ends: ``reason`` is ``generations``, ``plateau`` or ``requested``."""
+    """The run ends, for one of the `StopReason`s."""
 
-    reason: str
+    reason: StopReason
     generation: int
     best: Candidate | None
 
