@@ -26,7 +26,7 @@ import posenets
 from evopose.config import Config
 from evopose.datasets import write_synthetic_dataset
 from evopose.demo import IMAGE_SIZE, demo_config
-from evopose.search.candidate import TrainCandidate, search_resolution
+from evopose.search.candidate import CandidateMetrics, TrainCandidate, search_resolution
 from evopose.search.evopose_space import EvoPoseSpace
 from evopose.search.run import fitness_of, run_search
 
@@ -91,10 +91,10 @@ def main() -> None:
     for index in range(networks):
         genotype = uniform_genotype(space.space, rng)
         metrics = train_from_scratch(config, genotype, shares[index], index, out / "random")
-        sampled.append((fitness(metrics), metrics, genotype))
+        sampled.append((fitness(metrics.to_json()), metrics, genotype))
         print(
-            f"random {index}: fitness {sampled[-1][0]:.2f}, val loss {metrics['val_loss']:.1f}, "
-            f"{metrics['params'] / 1e3:.0f}k params",
+            f"random {index}: fitness {sampled[-1][0]:.2f}, val loss {metrics.val_loss:.1f}, "
+            f"{metrics.params / 1e3:.0f}k params",
             flush=True,
         )
     random_seconds = time.perf_counter() - started
@@ -106,16 +106,17 @@ def main() -> None:
         "its parameters | wall time |"
     )
     print("|" + " --- |" * 8)
+    best_metrics = CandidateMetrics.of(best)
     print(
         f"| (mu+lambda) search with weight transfer | {networks} | e0={s.ancestor_epochs}, "
-        f"e={s.child_epochs} | {budget} | {best.fitness:.2f} | {best.metrics['val_loss']:.1f} | "
-        f"{best.metrics['params'] / 1e3:.0f}k | {search_seconds:.0f} s |"
+        f"e={s.child_epochs} | {budget} | {best.fitness:.2f} | {best_metrics.val_loss:.1f} | "
+        f"{best_metrics.params / 1e3:.0f}k | {search_seconds:.0f} s |"
     )
     print(
         f"| random sampling, from scratch | {networks} | {min(shares)}-{max(shares)} | "
         f"{sum(shares)} | "
-        f"{best_random[0]:.2f} | {best_random[1]['val_loss']:.1f} | "
-        f"{best_random[1]['params'] / 1e3:.0f}k | {random_seconds:.0f} s |"
+        f"{best_random[0]:.2f} | {best_random[1].val_loss:.1f} | "
+        f"{best_random[1].params / 1e3:.0f}k | {random_seconds:.0f} s |"
     )
     print(
         f"\nbest fitness, random / search = {best_random[0] / best.fitness:.2f} (lower is "
@@ -149,7 +150,7 @@ def uniform_genotype(space: posenets.SearchSpace, rng: np.random.Generator) -> l
 
 def train_from_scratch(
     config: Config, genotype: list[list[int]], epochs: int, index: int, folder: Path
-) -> dict[str, float]:
+) -> CandidateMetrics:
     """Trains one sampled network from scratch with the search's own evaluation."""
     request = evosearch.EvalRequest(
         candidate_id=index,
@@ -162,7 +163,7 @@ def train_from_scratch(
         seed=1000 + index,
     )
     Path(request.artifact_dir).mkdir(parents=True, exist_ok=True)
-    return dict(TrainCandidate(config, verbose=0)(request).metrics)
+    return CandidateMetrics.from_json(TrainCandidate(config, verbose=0)(request).metrics)
 
 
 if __name__ == "__main__":

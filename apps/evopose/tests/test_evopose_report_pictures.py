@@ -9,6 +9,7 @@ import pytest
 
 import evosearch
 from evopose.runfiles import RunFiles, plot_loss_curve
+from evopose.search.candidate import CandidateInfo, CandidateMetrics
 from evopose.search.evopose_space import EvoPoseSpace
 from evopose.search.search_report import SearchReport, lineage_figure
 
@@ -22,10 +23,14 @@ def _candidate(index: int) -> evosearch.Candidate:
     return evosearch.Candidate(
         id=index + 1, generation=index, child_index=0, parent_id=index or None, genotype=genes,
         status="done", budget=1, seed=0, artifact_dir="", artifact=None,
-        metrics={"val_loss": 90.0 - index, "params": 2.5e6, "flops": 1e9},
-        info={"genotype": EvoPoseSpace().describe(genes),
-              "mutation": "module 3 channels 40->48; module 4 kernel 3->5",
-              "transfer": {"inherited_fraction": 0.93}},
+        metrics=CandidateMetrics(
+            val_loss=90.0 - index, params=2.5e6, flops=1e9, best_epoch=1.0, epochs=1.0,
+            resumed_from_epoch=0.0, train_seconds=1.0, inherited_fraction=0.93,
+        ).to_json(),
+        info=CandidateInfo(
+            EvoPoseSpace().describe(genes),
+            mutation="module 3 channels 40->48; module 4 kernel 3->5",
+        ).to_json(),
         fitness=100.0 - index, device=None, attempts=1, error=None, traceback=None,
         created_at=0.0, started_at=0.0, finished_at=0.0, eval_seconds=1.0,
     )  # fmt: skip

@@ -14,7 +14,12 @@ import posenets
 from evopose.config import config_from_dict
 from evopose.errors import ConfigFileError
 from evopose.search.ancestor import inherit_weights, read_weight_file
-from evopose.search.candidate import TRANSFER_JSON, TrainCandidate
+from evopose.search.candidate import (
+    TRANSFER_JSON,
+    CandidateInfo,
+    CandidateMetrics,
+    TrainCandidate,
+)
 
 SIZE = (64, 48)  # small, to stay fast; the layer shapes do not depend on it
 SLIM = [[3, 1, 1, 1], [3, 1, 1, 2], [3, 1, 2, 2], [3, 1, 2, 2], [3, 1, 3, 1], [3, 1, 4, 1],
@@ -106,11 +111,14 @@ def test_the_search_ancestor_starts_from_the_weights_file(
     )
     Path(request.artifact_dir).mkdir()
     result = TrainCandidate(config, verbose=0)(request)
-    assert 0.1 < result.metrics["inherited_fraction"] < 0.9
-    assert result.info["transfer"]["partial"] > 0  # slim layers take the leading channels
-    assert result.info["inherited_from"] == str(files["keras"])
-    assert result.info["transfer"]["inherited_fraction"] == result.metrics["inherited_fraction"]
-    assert result.info["input_size"] == result.info["search_resolution"] == list(SIZE)
+    # read back as every reader of the ledger reads it: a key the writer drifted on fails here
+    metrics, info = CandidateMetrics.from_json(result.metrics), CandidateInfo.from_json(result.info)
+    assert 0.1 < metrics.inherited_fraction < 0.9
+    assert info.transfer["partial"] > 0  # slim layers take the leading channels
+    assert info.inherited_from == str(files["keras"])
+    assert info.transfer["inherited_fraction"] == metrics.inherited_fraction
+    assert info.input_size == info.search_resolution == tuple(SIZE)
+    assert info.mutation is None and metrics.epochs == 1
     saved = json.loads((tmp_path / "ancestor" / TRANSFER_JSON).read_text())
-    inherited = result.metrics["inherited_fraction"]
+    inherited = metrics.inherited_fraction
     assert saved["totals"]["inherited_fraction"] == pytest.approx(inherited)

@@ -14,6 +14,7 @@ import evosearch
 from evopose.cli import main
 from evopose.config import config_from_dict, load_config
 from evopose.errors import SearchCommandError
+from evopose.search.candidate import CandidateInfo, CandidateMetrics
 from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
 from evopose.search.run import engine_config, fitness_of
 from evopose.search.search_report import build_report, write_report
@@ -27,16 +28,24 @@ class SizeScoredCandidate:
         genes = request.genotype
         params = sum(8 * c * r * k for k, r, c, _ in genes) * 10.0
         loss = 50.0 + 5000.0 / params**0.3 + (request.seed % 97) / 10.0
-        info = {"genotype": EvoPoseSpace().describe(genes)}
+        mutation = inherited = None
         if request.parent_artifact is not None:
             parent = json.loads(Path(request.parent_artifact).read_text())
-            info["mutation"] = describe_mutation(parent, genes)
-            info["transfer"] = {"inherited_fraction": 0.9}
+            mutation, inherited = describe_mutation(parent, genes), 0.9
+        info = CandidateInfo(EvoPoseSpace().describe(genes), mutation=mutation)
+        metrics = CandidateMetrics(
+            val_loss=loss,
+            params=params,
+            flops=3 * params,
+            best_epoch=float(request.budget),
+            epochs=float(request.budget),
+            resumed_from_epoch=0.0,
+            train_seconds=0.0,
+            inherited_fraction=inherited,
+        )
         artifact = Path(request.artifact_dir) / "genotype.json"
         artifact.write_text(json.dumps(genes))
-        return evosearch.EvalResult(
-            {"val_loss": loss, "params": params, "flops": 3 * params}, info, str(artifact)
-        )
+        return evosearch.EvalResult(metrics.to_json(), info.to_json(), str(artifact))
 
 
 @pytest.fixture(scope="module")

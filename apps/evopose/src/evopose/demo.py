@@ -30,7 +30,7 @@ from evopose import atomic
 from evopose.config import Config, apply_overrides, config_from_dict, dump_config, load_config
 from evopose.errors import InputFileError
 from evopose.search import export_best, run_search, write_report
-from evopose.search.candidate import search_resolution
+from evopose.search.candidate import CandidateInfo, CandidateMetrics, search_resolution
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def run_demo(
         work_dir,
         metrics,
         best.id,
-        best.info.get("genotype", ""),
+        CandidateInfo.of(best).genotype,
         paths,
         time.monotonic() - started,
         fitness=(ancestor.fitness, best.fitness),
@@ -335,16 +335,14 @@ def _change(value: float, reference: float) -> str:
 
 
 def _finding(candidate: Any, lineage: Sequence[Any]) -> Finding:
-    mutations = tuple(
-        c.info.get("mutation", "")
-        for c in lineage
-        if c.parent_id is not None and c.info.get("mutation")
-    )
+    infos = [CandidateInfo.of(c) for c in lineage if c.parent_id is not None]
+    mutations = tuple(info.mutation for info in infos if info.mutation)
+    metrics = CandidateMetrics.of(candidate)
     return Finding(
         candidate.id,
         candidate.generation,
-        float(candidate.metrics.get("params", float("nan"))),
-        float(candidate.metrics.get("val_loss", float("nan"))),
+        float(metrics.params),
+        float(metrics.val_loss),
         float(candidate.fitness),
         mutations,
     )

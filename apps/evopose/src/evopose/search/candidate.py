@@ -2,20 +2,23 @@
 (SPEC section 1), train it, and score it by its best validation loss and its cost.
 
 `TrainCandidate` is picklable and imports TensorFlow only when called, so it runs alike in the
-search's own process, in a worker process per accelerator, or in a Ray task.
+search's own process, in a worker process per accelerator, or in a Ray task. What it records in
+the ledger is a `CandidateMetrics` and a `CandidateInfo`, the one definition every reader of a
+candidate (report, export, the search command, the demo) reads back.
 """
 
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from evopose import atomic
 from evopose.config import AugmentSection, Config, SearchSection
-from evopose.errors import first_line
+from evopose.errors import SearchCommandError, first_line
 from evosearch import EvalRequest, EvalResult, TransientEvaluationError
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,103 @@ COST_METRICS = {"params": "params", "flops": "flops", "latency": "latency_ms"}
 """The metric of a candidate each `search.cost` names (Eq. 2's cost)."""
 LATENCY_RUNS = 30
 TRANSFER_TABLE, TRANSFER_JSON = "transfer.txt", "transfer.json"
+
+
+@dataclass(frozen=True)
+class CandidateMetrics:
+    """What training a candidate measured: the ledger's `metrics` of a finished candidate.
+    evosearch reads `val_loss` and the cost (`COST_METRICS`) by these names for the fitness
+    and the Pareto front."""
+
+    val_loss: float  # the best epoch's validation loss
+    params: float
+    flops: float  # multiply-adds of one forward pass
+    best_epoch: float
+    epochs: float
+    resumed_from_epoch: float  # 0 unless the training resumed from a checkpoint
+    train_seconds: float
+    inherited_fraction: float | None = None  # a child, or an ancestor given ImageNet weights
+    latency_ms: float | None = None  # only when `search.cost` is `latency`
+
+    def to_json(self) -> dict[str, float]:
+        """The metrics for the ledger (fields that are None left out)."""
+        return _present(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "a candidate") -> Self:
+        """The metrics `to_json` wrote; a `SearchCommandError` naming `where` when a key is
+        missing or unknown (a ledger written by another version of evopose)."""
+        return cls(**_checked_keys(cls, data, f"{where}'s metrics"))
+
+    @classmethod
+    def of(cls, candidate: Any) -> Self:
+        """The metrics of a finished `evosearch.Candidate`."""
+        return cls.from_json(candidate.metrics, f"candidate {candidate.id}")
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    """What a candidate is, beside its genotype: the ledger's `info` of a candidate."""
+
+    genotype: str  # the short form, e.g. `r1_k3_s1_c16-r2_k3_s2_c24-...`
+    # None in a ledger written before evopose recorded them:
+    input_size: tuple[int, int] | None = None
+    search_resolution: tuple[int, int] | None = None
+    mutation: str | None = None  # a child: what changed from its parent (`describe_mutation`)
+    inherited_from: str | None = None  # an ancestor given `search.ancestor_weights`
+    transfer: dict[str, Any] | None = None  # what it inherited (`transfer_summary`)
+
+    def to_json(self) -> dict[str, Any]:
+        """The info for the ledger (fields that are None left out, sizes as lists)."""
+        data = _present(self)
+        for key in ("input_size", "search_resolution"):
+            if key in data:
+                data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "a candidate") -> Self:
+        """The info `to_json` wrote; a `SearchCommandError` naming `where` when a key is
+        missing or unknown (a ledger written by another version of evopose)."""
+        data = _checked_keys(cls, data, f"{where}'s info")
+        for key in ("input_size", "search_resolution"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @classmethod
+    def of(cls, candidate: Any) -> Self:
+        """The info of an `evosearch.Candidate`."""
+        return cls.from_json(candidate.info, f"candidate {candidate.id}")
+
+
+def _present(record: Any) -> dict[str, Any]:
+    return {
+        f.name: getattr(record, f.name)
+        for f in dataclasses.fields(record)
+        if getattr(record, f.name) is not None
+    }
+
+
+def _checked_keys(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]:
+    fields = dataclasses.fields(cls)
+    unknown = sorted(set(data) - {f.name for f in fields})
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if unknown or missing:
+        what_is_wrong = ", ".join(
+            [f"lack {', '.join(missing)}"] * bool(missing)
+            + [f"hold unknown {', '.join(unknown)}"] * bool(unknown)
+        )
+        raise SearchCommandError(
+            f"{what} {what_is_wrong}: the ledger was written by another version of evopose"
+        )
+    return dict(data)
 
 
 @dataclass(frozen=True)
@@ -57,30 +157,34 @@ class TrainCandidate:
         with strategy.scope() if strategy else nullcontext(), dtype_policy(config.train.precision):
             network = dataclasses.replace(config.model, transfer_from=None)
             model = build_model(network, keypoints)
-        info: dict[str, Any] = {
-            "genotype": EvoPoseSpace().describe(request.genotype),
-            "input_size": list(config.model.input_size),
-            "search_resolution": list(config.model.search_resolution),
-        }
+        mutation = inherited_from = transfer = None
         report = None
         if request.parent_artifact is None and self.config.search.ancestor_weights is not None:
-            report = _inherit_ancestor_weights(self.config.search.ancestor_weights, model)
-            info["inherited_from"] = self.config.search.ancestor_weights
-            info["transfer"] = transfer_summary(report)
+            inherited_from = self.config.search.ancestor_weights
+            report = _inherit_ancestor_weights(inherited_from, model)
+            transfer = transfer_summary(report)
         elif request.parent_artifact is not None:
             parent = load_model(request.parent_artifact)
             fill = config.model.transfer_batch_norm_fill
             report = transfer_weights(parent, model, batch_norm_fill=fill)
-            info["mutation"] = describe_mutation(parent.genotype, request.genotype)
-            info["transfer"] = transfer_summary(report)
+            mutation = describe_mutation(parent.genotype, request.genotype)
+            transfer = transfer_summary(report)
             del parent
             log.info(
                 "candidate %d (%s): inherits %.1f%% of its parameters from candidate %s",
                 request.candidate_id,
-                info["mutation"],
+                mutation,
                 100 * report.inherited_fraction,
                 request.parent_id,
             )
+        info = CandidateInfo(
+            genotype=EvoPoseSpace().describe(request.genotype),
+            input_size=config.model.input_size,
+            search_resolution=config.model.search_resolution,
+            mutation=mutation,
+            inherited_from=inherited_from,
+            transfer=transfer,
+        )
         started = time.monotonic()
         try:
             # A child is never extended: no last-state file beside its best weights.
@@ -100,20 +204,20 @@ class TrainCandidate:
         if report is not None:
             atomic.write_text(run_dir / TRANSFER_TABLE, report.table() + "\n")
             atomic.write_json(run_dir / TRANSFER_JSON, report.as_dict())
-        metrics = {
-            "val_loss": result.best_val_loss,
-            "params": float(posenets.count_params(model)),
-            "flops": float(posenets.count_flops(model)),
-            "best_epoch": float(result.best_epoch),
-            "epochs": float(result.epochs),
-            "resumed_from_epoch": float(result.resumed_from_epoch),
-            "train_seconds": round(time.monotonic() - started, 2),
-        }
-        if report is not None:
-            metrics["inherited_fraction"] = report.inherited_fraction
-        if self.config.search.cost == "latency":
-            metrics["latency_ms"] = measure_latency(model)
-        return EvalResult(metrics=metrics, info=info, artifact=str(result.best_model))
+        metrics = CandidateMetrics(
+            val_loss=result.best_val_loss,
+            params=float(posenets.count_params(model)),
+            flops=float(posenets.count_flops(model)),
+            best_epoch=float(result.best_epoch),
+            epochs=float(result.epochs),
+            resumed_from_epoch=float(result.resumed_from_epoch),
+            train_seconds=round(time.monotonic() - started, 2),
+            inherited_fraction=None if report is None else report.inherited_fraction,
+            latency_ms=measure_latency(model) if self.config.search.cost == "latency" else None,
+        )
+        return EvalResult(
+            metrics=metrics.to_json(), info=info.to_json(), artifact=str(result.best_model)
+        )
 
 
 def candidate_config(

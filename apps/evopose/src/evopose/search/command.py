@@ -111,6 +111,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 def _run_search(args: argparse.Namespace) -> int:
     from evopose.config import load_config
+    from evopose.search.candidate import CandidateMetrics
     from evopose.search.executors import make_executor
     from evopose.search.run import run_search
 
@@ -129,10 +130,11 @@ def _run_search(args: argparse.Namespace) -> int:
     result = run_search(config, work_dir, executor=executor)
     best = result.best
     if best is not None:
+        metrics = CandidateMetrics.of(best)
         print(
             f"best after generation {result.generation}: candidate {best.id} "
             f"(generation {best.generation}), fitness {best.fitness:.6g}, "
-            f"val loss {best.metrics['val_loss']:.6g}, {best.metrics['params'] / 1e6:.3f}M params"
+            f"val loss {metrics.val_loss:.6g}, {metrics.params / 1e6:.3f}M params"
         )
     if result.reason == "requested":
         print(f"{work_dir}: search stopped on request; rerun the same command to resume")

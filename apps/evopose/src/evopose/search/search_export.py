@@ -17,7 +17,7 @@ import evosearch
 from evopose import atomic
 from evopose.config import SearchSection, config_to_dict
 from evopose.errors import SearchCommandError
-from evopose.search.candidate import search_resolution
+from evopose.search.candidate import CandidateInfo, CandidateMetrics, search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 
@@ -76,13 +76,13 @@ def export_best(
     exported = dataclasses.replace(config, model=model, search=SearchSection())
     data = config_to_dict(exported)
     del data["search"]
-    loss, params = candidate.metrics["val_loss"], candidate.metrics["params"]
+    metrics = CandidateMetrics.of(candidate)
     header = (
         f"# The best network of the search in {files.root}: candidate {candidate.id} "
         f"(generation {candidate.generation}),\n"
-        f"# fitness {candidate.fitness:.6g}, validation loss {loss:.6g}, "
-        f"{params / 1e6:.3f}M parameters.\n"
-        f"# genotype {candidate.info.get('genotype', '')}, searched at "
+        f"# fitness {candidate.fitness:.6g}, validation loss {metrics.val_loss:.6g}, "
+        f"{metrics.params / 1e6:.3f}M parameters.\n"
+        f"# genotype {CandidateInfo.of(candidate).genotype}, searched at "
         f"{resolution[0]}x{resolution[1]}, here {size[0]}x{size[1]}"
         f"{' (built as written)' if tuple(size) == tuple(resolution) else ' (Eq. 3 scaling)'}\n"
         "# Train it with: evopose train THIS_FILE\n"

@@ -14,7 +14,7 @@ from typing import Any
 import evosearch
 from evopose import atomic
 from evopose.errors import SearchCommandError
-from evopose.search.candidate import search_resolution
+from evopose.search.candidate import CandidateInfo, CandidateMetrics, search_resolution
 from evopose.search.workdir import SearchFiles, stored_config
 
 SHOWN_METRICS = ("val_loss", "params", "flops")
@@ -142,7 +142,7 @@ def write_report(work_dir: str | Path, *, top: int = 10) -> SearchReport:
 
 def candidate_dict(candidate: evosearch.Candidate) -> dict[str, Any]:
     """One candidate as plain data: where it came from, its genotype, metrics and transfer."""
-    transfer = candidate.info.get("transfer") or {}
+    metrics, info = CandidateMetrics.of(candidate), CandidateInfo.of(candidate)
     return {
         "id": candidate.id,
         "generation": candidate.generation,
@@ -150,10 +150,10 @@ def candidate_dict(candidate: evosearch.Candidate) -> dict[str, Any]:
         "status": candidate.status,
         "fitness": candidate.fitness,
         "genotype": candidate.genotype,
-        "genotype_string": candidate.info.get("genotype"),
-        "mutation": candidate.info.get("mutation"),
-        "inherited_fraction": transfer.get("inherited_fraction"),
-        "metrics": candidate.metrics,
+        "genotype_string": info.genotype,
+        "mutation": info.mutation,
+        "inherited_fraction": metrics.inherited_fraction,
+        "metrics": metrics.to_json(),
         "model": candidate.artifact,
         "error": candidate.error,
     }
@@ -163,25 +163,26 @@ def candidate_dict(candidate: evosearch.Candidate) -> dict[str, Any]:
 
 
 def _summary(c: evosearch.Candidate) -> str:
-    m = c.metrics
+    m = CandidateMetrics.of(c)
     return (
         f"candidate {c.id} (generation {c.generation}): fitness {c.fitness:.6g}, "
-        f"val loss {m.get('val_loss', math.nan):.6g}, {m.get('params', math.nan) / 1e6:.3f}M "
-        f"params, {m.get('flops', math.nan) / 1e6:.1f}M multiply-adds; model {c.artifact}"
+        f"val loss {m.val_loss:.6g}, {m.params / 1e6:.3f}M "
+        f"params, {m.flops / 1e6:.1f}M multiply-adds; model {c.artifact}"
     )
 
 
 def _genotype(c: evosearch.Candidate) -> str:
-    return c.info.get("genotype") or json.dumps(c.genotype)
+    return CandidateInfo.of(c).genotype
 
 
 def _lineage_line(c: evosearch.Candidate) -> str:
-    how = "ancestor" if c.parent_id is None else f"from {c.parent_id}: {c.info.get('mutation')}"
-    inherited = (c.info.get("transfer") or {}).get("inherited_fraction")
+    info = CandidateInfo.of(c)
+    how = "ancestor" if c.parent_id is None else f"from {c.parent_id}: {info.mutation}"
+    inherited = CandidateMetrics.of(c).inherited_fraction
     if inherited is not None:
         how += f", inherited {inherited:.1%}"
-        if c.parent_id is None and c.info.get("inherited_from"):
-            how += f" from {Path(c.info['inherited_from']).name}"
+        if c.parent_id is None and info.inherited_from:
+            how += f" from {Path(info.inherited_from).name}"
     fitness = "-" if c.fitness is None else f"{c.fitness:.6g}"
     return f"cand {c.id} (gen {c.generation}) fitness {fitness}  {how}"
 
@@ -299,11 +300,11 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
     generation, with the Pareto front and the best-fitness network marked."""
     figure = _figure(7, 4.6)
     axes = figure.add_subplot()
-    points = [c for c in candidates if "params" in c.metrics and "val_loss" in c.metrics]
+    measured = [CandidateMetrics.of(c) for c in candidates]
     drawn = axes.scatter(
-        [c.metrics["params"] / 1e6 for c in points],
-        [c.metrics["val_loss"] for c in points],
-        c=[c.generation for c in points],
+        [m.params / 1e6 for m in measured],
+        [m.val_loss for m in measured],
+        c=[c.generation for c in candidates],
         cmap="viridis",
         s=22,
         zorder=2,
@@ -312,10 +313,10 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
 
     colorbar = figure.colorbar(drawn, ax=axes, ticks=MaxNLocator(integer=True))
     colorbar.set_label("generation")
-    front = report.pareto_front
+    front = [CandidateMetrics.of(c) for c in report.pareto_front]
     axes.step(
-        [c.metrics["params"] / 1e6 for c in front],
-        [c.metrics["val_loss"] for c in front],
+        [m.params / 1e6 for m in front],
+        [m.val_loss for m in front],
         where="post",
         color="tab:red",
         linewidth=1.5,
@@ -323,10 +324,11 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
         zorder=3,
     )
     best = report.best
-    if best is not None and "params" in best.metrics:
+    if best is not None:
+        best_metrics = CandidateMetrics.of(best)
         axes.scatter(
-            [best.metrics["params"] / 1e6],
-            [best.metrics["val_loss"]],
+            [best_metrics.params / 1e6],
+            [best_metrics.val_loss],
             marker="*",
             s=260,
             facecolor="gold",
@@ -334,11 +336,12 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
             label=f"best fitness (candidate {best.id})",
             zorder=4,
         )
-    ancestor = next((c for c in points if c.parent_id is None), None)
+    ancestor = next((c for c in candidates if c.parent_id is None), None)
     if ancestor is not None:
+        ancestor_metrics = CandidateMetrics.of(ancestor)
         axes.scatter(
-            [ancestor.metrics["params"] / 1e6],
-            [ancestor.metrics["val_loss"]],
+            [ancestor_metrics.params / 1e6],
+            [ancestor_metrics.val_loss],
             marker="s",
             s=70,
             facecolor="none",
@@ -348,7 +351,7 @@ def _plot_pareto(report: SearchReport, candidates: list[evosearch.Candidate], pa
         )
     axes.set_xlabel("parameters (millions)")
     axes.set_ylabel("validation loss (best epoch)")
-    axes.set_title(f"Every sampled network: {len(points)} (cf. paper Fig. 5)")
+    axes.set_title(f"Every sampled network: {len(candidates)} (cf. paper Fig. 5)")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8)
     _save(figure, path)
@@ -384,24 +387,25 @@ def lineage_figure(report: SearchReport) -> Any:
     figure = _figure(width, 4.8)
     axes = figure.add_subplot()
     steps = list(range(len(chain)))
+    measured = [CandidateMetrics.of(c) for c in chain]
     axes.plot(steps, [c.fitness for c in chain], "-o", color="tab:blue", label="fitness J")
     axes.plot(
         steps,
-        [c.metrics.get("val_loss", math.nan) for c in chain],
+        [m.val_loss for m in measured],
         "--s",
         color="tab:orange",
         markersize=4,
         label="validation loss",
     )
-    for step, c in zip(steps, chain, strict=True):
+    for step, c, m in zip(steps, chain, measured, strict=True):
         if c.parent_id is None:
             what = "ancestor"
         else:
-            inherited = (c.info.get("transfer") or {}).get("inherited_fraction")
+            inherited = m.inherited_fraction
             share = "" if inherited is None else f"\ninherited {inherited:.0%}"
-            what = (c.info.get("mutation") or "").replace("; ", "\n") + share
-        params = c.metrics.get("params", math.nan) / 1e6
-        top = max(c.fitness, c.metrics.get("val_loss", -math.inf))
+            what = (CandidateInfo.of(c).mutation or "").replace("; ", "\n") + share
+        params = m.params / 1e6
+        top = max(c.fitness, m.val_loss)
         axes.annotate(
             f"cand {c.id}, gen {c.generation}\n{params:.2f}M params\n{what}",
             (step, top),
@@ -414,12 +418,8 @@ def lineage_figure(report: SearchReport) -> Any:
         )
     axes.set_xticks(steps, [f"gen {c.generation}" for c in chain])
     axes.set_xlim(-0.6, len(chain) - 0.4)
-    low = min(
-        min(c.fitness for c in chain), min(c.metrics.get("val_loss", math.inf) for c in chain)
-    )
-    high = max(
-        max(c.fitness for c in chain), max(c.metrics.get("val_loss", -math.inf) for c in chain)
-    )
+    low = min(min(c.fitness for c in chain), min(m.val_loss for m in measured))
+    high = max(max(c.fitness for c in chain), max(m.val_loss for m in measured))
     margin = (high - low) or abs(high) * 0.1 or 1.0
     axes.set_ylim(low - 0.15 * margin, high + 1.2 * margin)
     axes.set_ylabel("fitness / validation loss")
