@@ -10,6 +10,7 @@ import yaml
 from evopose.config import (
     AugmentPreset,
     Config,
+    ModelSection,
     apply_overrides,
     config_from_dict,
     dump_config,
@@ -243,3 +244,17 @@ def test_dataset_root_may_be_a_url_for_tensorflow_file_systems():
     missing = config_from_dict({"model": {"name": "x"}, "data": {"root": "ram://nowhere"}})
     with pytest.raises(ConfigFileError, match=r"data\.root: no such folder 'ram://nowhere'"):
         split_folder(missing, "train")
+
+
+def test_the_configs_genotype_is_posenets_genotype_as_plain_tuples():
+    """config.py writes posenets' `Genotype` out (importing posenets would load TensorFlow):
+    one int per field of posenets' `Gene`, and what a config reads posenets takes as is."""
+    import posenets
+
+    hint = typing.get_type_hints(ModelSection)["genotype"]
+    gene = typing.get_args(typing.get_args(hint)[0])[0]
+    assert typing.get_args(gene) == (int,) * len(posenets.Gene._fields)
+    space = posenets.SearchSpace()
+    genes = [list(gene) for gene in space.ancestor]
+    config = config_from_dict({"model": {"name": "evopose2d", "genotype": genes}})
+    assert space.validate(config.model.genotype) == space.ancestor == config.model.genotype
