@@ -1,7 +1,8 @@
 """The code's layout, as STYLE.md and the README state it: packages never import one another or
 the app, and the app's modules import each other without cycles (a reader can start at any
 module and find its dependencies below it). Imports are read with `ast`, function-level ones
-included."""
+included. And every public name and every module file name is defined once across the packages
+and the app, so a reader never wonders which `Genotype` or which `evaluation.py` is meant."""
 
 import ast
 from pathlib import Path
