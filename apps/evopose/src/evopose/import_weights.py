@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evopose import atomic
-from evopose.cliutil import add_command, examples
+from evopose.cliutil import add_command, examples, given
 from evopose.errors import DataError
 
 if TYPE_CHECKING:  # posenets brings Keras and TensorFlow: imported when the command runs
@@ -23,9 +23,9 @@ def import_weights(source: str | Path, out: str | Path) -> "posenets.ImportRepor
     atomically; returns what was imported."""
     source, out = Path(source), Path(out)
     if not source.is_file():
-        raise DataError(f"import-weights: no such file '{source}'")
+        raise DataError(f"legacy model file '{source}': no such file")
     if out.suffix.lower() != ".keras":
-        raise DataError(f"--out '{out}': the model is written as a .keras file; end it in .keras")
+        raise DataError(f"output '{out}': the model is written as a .keras file; end it in .keras")
     import posenets
 
     model, report = posenets.import_legacy_h5(source)
@@ -56,7 +56,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import posenets
 
-    report = import_weights(args.file, args.out)
+    with given("--out", args.out):
+        report = import_weights(args.file, args.out)
     print(report.summary())
     print(f"genotype: {posenets.SearchSpace().to_string(report.genotype)}")
     print(f"sha256: {report.sha256}")

@@ -11,12 +11,15 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evopose import atomic
 from evopose.config import AugmentConfig, Config, SearchConfig
 from evopose.errors import first_line
 from evosearch import EvalRequest, EvalResult, TransientEvaluationError
+
+if TYPE_CHECKING:
+    from evopose.datasets import TrainingSplits
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ class TrainCandidate:
 
     config: Config
     verbose: int | str = 2  # Keras' progress: one line per epoch
+    splits: "TrainingSplits | None" = None  # opened once by the search (default: per candidate)
 
     def __call__(self, request: EvalRequest) -> EvalResult:
         """Builds, transfers into, trains and measures the candidate of `request`."""
@@ -41,7 +45,7 @@ class TrainCandidate:
         import tensorflow as tf
 
         import posenets
-        from evopose.datasets import TRAIN, dataset_info
+        from evopose.datasets import open_training_splits
         from evopose.models import build_model, load_model, transfer_weights
         from evopose.search.space import EvoPoseSpace, describe_mutation
         from evopose.training import dtype_policy, train
@@ -52,7 +56,8 @@ class TrainCandidate:
         )
         run_dir = Path(request.artifact_dir)
         strategy = _strategy(request.device)
-        keypoints = dataset_info(config, TRAIN).num_keypoints
+        splits = self.splits or open_training_splits(config)
+        keypoints = splits.dataset_info.num_keypoints
         keras.utils.set_random_seed(config.train.seed)
         with strategy.scope() if strategy else nullcontext(), dtype_policy(config.train.precision):
             network = dataclasses.replace(config.model, transfer_from=None)
@@ -91,6 +96,7 @@ class TrainCandidate:
                 strategy=strategy,
                 verbose=self.verbose,
                 keep_last_state=False,
+                splits=splits,
             )
         except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
             # A preempted TPU or a lost worker: the next attempt resumes from the checkpoint.
