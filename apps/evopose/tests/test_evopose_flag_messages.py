@@ -77,16 +77,20 @@ def test_given_prefixes_the_flag_and_keeps_the_error_class():
     with pytest.raises(DataError) as error, given("--weights"):
         raise DataError("weights file 'a.keras': no such file")
     assert str(error.value) == "--weights: weights file 'a.keras': no such file"
-    with pytest.raises(ConfigError) as error, given("--boxes", Path("b.json")):
+    with pytest.raises(ConfigError) as error, given("--boxes", quoting=[Path("b.json")]):
         raise ConfigError("boxes file 'b.json' entry 0 has no 'bbox'")
     assert str(error.value).startswith("--boxes: boxes file 'b.json'")
 
 
 def test_given_with_values_prefixes_only_messages_about_them():
-    with pytest.raises(EvoposeError) as error, given("--boxes", "b.json"), given("--out", None):
+    with (
+        pytest.raises(EvoposeError) as error,
+        given("--boxes", quoting=["b.json"]),
+        given("--out", quoting=[None]),
+    ):
         raise EvoposeError("weights file 'a.keras': no such file")
     assert str(error.value) == "weights file 'a.keras': no such file"
-    with pytest.raises(EvoposeError) as error, given("--set", "x=1"), given("--out"):
+    with pytest.raises(EvoposeError) as error, given("--set", quoting=["x=1"]), given("--out"):
         raise EvoposeError("--out: already named")
     assert str(error.value) == "--out: already named"
     with pytest.raises(ValueError, match=r"^not ours$"), given("--out"):

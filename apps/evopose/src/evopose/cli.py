@@ -367,7 +367,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         raise EvoposeError("--train and --val must be at least 1 image each")
     from evopose.datasets import write_synthetic_dataset
 
-    with given("--out", args.out), _overwrite_flag():
+    with given("--out", quoting=[args.out]), _overwrite_flag():
         manifests = write_synthetic_dataset(
             args.out,
             train_images=args.train,
@@ -384,22 +384,22 @@ def _run_synth(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     from evopose.config import load_config
 
-    with given("--set", *args.overrides):
+    with given("--set", quoting=args.overrides):
         config = load_config(args.config, args.overrides)
     _require_local_data(config)
     run_dir = args.run_dir or Path("runs") / Path(args.config).stem
     from evopose.distribute import select_strategy
 
-    with given("--devices" if args.devices is not None else "--tpu"):  # (argparse: not both)
+    devices = given("--devices") if args.devices is not None else None  # argparse: not both
+    with devices or given("--tpu", quoting=[args.tpu]):
         strategy = select_strategy(tpu=args.tpu, devices=args.devices)
     import posedata
 
     posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
-    from evopose.datasets import open_training_splits
     from evopose.training import train
 
-    splits = open_training_splits(config)  # the manifests, read once for the whole command
-    result = train(config, run_dir, epochs=args.epochs, strategy=strategy, splits=splits)
+    # train opens each converted split once, after checking the run folder and the batch size
+    result = train(config, run_dir, epochs=args.epochs, strategy=strategy)
     print(
         f"{result.run_dir}: {result.epochs} epochs, best validation loss "
         f"{result.best_val_loss:.6g} at epoch {result.best_epoch}; models: "
@@ -413,7 +413,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     from evopose.config import load_config
 
-    with given("--set", *args.overrides):
+    with given("--set", quoting=args.overrides):
         config = load_config(args.config, args.overrides)
     _require_file(args.weights, "--weights")
     _require_local_data(config)
@@ -431,9 +431,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     from evopose.evaluation import evaluate_model, evaluation_split, load_evaluated_model
 
     split = evaluation_split(config)  # its manifest, read once for the whole command
-    with given("--weights", args.weights):
+    with given("--weights", quoting=[args.weights]):
         model = load_evaluated_model(config, args.weights, split)
-    with given("--out", args.out):
+    with given("--out", quoting=[args.out]):
         report = evaluate_model(
             config, args.weights, model=model, limit=args.limit, results_path=args.out, split=split
         )
@@ -461,11 +461,11 @@ def _run_predict(args: argparse.Namespace) -> int:
     from evopose.prediction import predict_path
 
     with (
-        given("--weights", args.weights),
-        given("--boxes", args.boxes),
-        given("--annotations", args.annotations),
-        given("--detector", args.detector),
-        given("--runtime", args.runtime),
+        given("--weights", quoting=[args.weights]),
+        given("--boxes", quoting=[args.boxes]),
+        given("--annotations", quoting=[args.annotations]),
+        given("--detector", quoting=[args.detector]),
+        given("--runtime", quoting=[args.runtime]),
     ):
         summary = predict_path(
             args.input,
@@ -493,7 +493,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
     if args.overrides and Path(args.model).suffix.lower() not in (".yaml", ".yml"):
         raise EvoposeError("--set applies to YAML configs only")
-    with given("--set", *args.overrides), given("MODEL", args.model):
+    with given("--set", quoting=args.overrides), given("MODEL", quoting=[args.model]):
         described = describe_model(args.model, args.overrides)
     for name, value in described.items():
         print(f"{name:>14}: {value}")
@@ -508,7 +508,7 @@ def _run_export(args: argparse.Namespace) -> int:
         raise EvoposeError(f"--batch {args.batch}: must be at least 1")
     from evopose.export import export_model
 
-    with given("--weights", args.weights):
+    with given("--weights", quoting=[args.weights]):
         report = export_model(args.weights, args.format, args.out, batch=args.batch)
     batch = f" (static batch {report.batch})" if report.batch else ""
     print(

@@ -7,7 +7,7 @@ evopose module but `evopose.errors`, so the command modules form no import cycle
 import argparse
 import contextlib
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from evopose.errors import EvoposeError
@@ -49,18 +49,21 @@ def examples(*lines: str) -> str:
 
 
 @contextlib.contextmanager
-def given(flag: str, *values: object) -> Iterator[None]:
+def given(flag: str, *, quoting: Iterable[object] | None = None) -> Iterator[None]:
     """Within the block, an `EvoposeError` gets the command-line `flag` in front of its one-line
     message, keeping its class: library code says which value was wrong ("weights file 'x': no
     such file"), the command line adds where the user gave it ("--weights: weights file 'x':
-    no such file"). With `values` (the flag's arguments, None when not given) only a message
-    that quotes one of them (`'value'`) is prefixed; a message already naming a flag is left."""
+    no such file"). With `quoting` (the flag's arguments; None entries are flags not given)
+    only a message that quotes one of them (`'value'`) is prefixed. A message that already
+    starts with a flag is left as it is."""
+    quoted = None if quoting is None else [f"'{v}'" for v in quoting if v is not None]
     try:
         yield
     except EvoposeError as error:
         message = str(error)
-        quoted = [f"'{value}'" for value in values if value is not None]
-        if message.startswith("--") or (values and not any(q in message for q in quoted)):
+        if message.startswith("--") or (
+            quoted is not None and not any(q in message for q in quoted)
+        ):
             raise
         error.args = (f"{flag}: {message}", *error.args[1:])
         raise

@@ -56,7 +56,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import posenets
 
-    with given("--out", args.out):
+    with given("--out", quoting=[args.out]):
         report = import_weights(args.file, args.out)
     print(report.summary())
     print(f"genotype: {posenets.SearchSpace().to_string(report.genotype)}")

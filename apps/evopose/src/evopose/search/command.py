@@ -116,7 +116,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from evopose.search.executors import make_executor
     from evopose.search.run import run_search
 
-    with given("--set", *args.overrides):
+    with given("--set", quoting=args.overrides):
         config = load_config(args.config, args.overrides)
     work_dir = args.work_dir or Path("runs") / Path(args.config).stem
     workers = (("--gpus", args.gpus), ("--tpus", args.tpus), ("--ray-address", args.ray_address))
