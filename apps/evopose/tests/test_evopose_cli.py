@@ -116,7 +116,9 @@ def test_weights_file_that_is_not_a_model_is_one_line(capsys, tmp_path, syntheti
     junk.write_bytes(b"not a zip file")
     code = main(["eval", str(TINY), "--weights", str(junk), "--set", f"data.root={synthetic_root}"])
     assert code == 2
-    assert capsys.readouterr().err.startswith(f"evopose: error: --weights: cannot load '{junk}'")
+    assert capsys.readouterr().err.startswith(
+        f"evopose: error: --weights: weights file '{junk}': cannot be loaded: "
+    )
 
 
 def test_convert_with_missing_annotations_names_the_option(capsys, tmp_path):

@@ -160,7 +160,9 @@ def test_overrides_set_nested_values_parsed_as_yaml(tmp_path):
 
 
 def test_override_of_an_unknown_key_names_the_override():
-    with pytest.raises(ConfigFileError, match=r"--set train\.batchsize=3: unknown key 'batchsize'"):
+    with pytest.raises(
+        ConfigFileError, match=r"override 'train\.batchsize=3': unknown key 'batchsize'"
+    ):
         apply_overrides({"model": {"name": "x"}}, ["train.batchsize=3"])
 
 

@@ -76,7 +76,7 @@ def test_import_weights_user_errors_are_one_line_and_write_nothing(
 ):
     out = tmp_path / "out.keras"
     assert main(["import-weights", str(tmp_path / "absent.h5"), "--out", str(out)]) == 2
-    assert "evopose: error: import-weights: no such file" in capsys.readouterr().err
+    assert "evopose: error: legacy model file" in capsys.readouterr().err
     assert main(["import-weights", str(published_layout_file[0]), "--out", "x.h5"]) == 2
     assert "end it in .keras" in capsys.readouterr().err
     broken = tmp_path / "broken.h5"

@@ -181,7 +181,9 @@ def _tiny_model(num_keypoints: int):
 def test_a_14_keypoint_model_without_description_asks_for_keypoints(tmp_path):
     path = tmp_path / "m.keras"
     _tiny_model(14).save(path)
-    with pytest.raises(InputFileError, match="pass --keypoints NAME"):
+    with pytest.raises(
+        InputFileError, match="carries no keypoint description; name its keypoint set"
+    ):
         keypoints.model_keypoints(path, 14)
     assert keypoints.model_keypoints(path, 14, "crowdpose") == posedata.CROWDPOSE
     assert keypoints.model_keypoints(path, 14, "aic") == posedata.AIC
@@ -366,7 +368,7 @@ def test_unknown_image_id_and_annotation_file_as_boxes_are_one_line(tmp_path):
     with pytest.raises(InputFileError, match=r"is a COCO annotation file .* not person boxes"):
         read_boxes(annotations)
     detections = _write(tmp_path / "d.json", [{"image_id": 2, "bbox": [1, 1, 5, 5], "score": 1}])
-    with pytest.raises(InputFileError, match="image_id 2 is not in --annotations"):
+    with pytest.raises(InputFileError, match="image_id 2 is not in annotation file"):
         read_boxes(detections, annotations=annotations)
 
 

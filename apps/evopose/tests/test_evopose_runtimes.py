@@ -113,7 +113,7 @@ def test_all_people_of_a_frame_go_through_the_network_in_one_call(tiny):
 
 def test_a_runtime_that_is_not_installed_is_one_line(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now fails
-    with pytest.raises(ExportError, match=r"--runtime onnxruntime: .*needs onnxruntime.*pip"):
+    with pytest.raises(ExportError, match=r"^runtime 'onnxruntime': .*needs onnxruntime.*pip"):
         runtimes.open_runtime("onnxruntime", tiny["model"], tiny["path"], cache=tiny["cache"])
 
 

@@ -14,7 +14,9 @@ def test_without_accelerators_or_options_training_uses_the_default_strategy():
 
 
 def test_tpu_and_devices_cannot_be_combined():
-    with pytest.raises(TrainingError, match="--tpu and --devices cannot be combined"):
+    with pytest.raises(
+        TrainingError, match=r"^a TPU \(my-tpu\) and a number of devices \(2\) cannot be combined$"
+    ):
         distribute.select_strategy(tpu="my-tpu", devices=2)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evopose import __version__
-from evopose.cliutil import USER_ERROR_EXIT
+from evopose.cliutil import USER_ERROR_EXIT, given
 from evopose.cliutil import add_command as _command
 from evopose.cliutil import add_config_arguments as _add_config_arguments
 from evopose.cliutil import examples as _examples
@@ -322,6 +322,8 @@ def _run_convert(args: argparse.Namespace) -> int:
     _require_dir(args.images, "--images")
     if args.detections is not None:
         _require_file(args.detections, "--detections")
+        if args.split != "val":
+            raise EvoposeError("--detections belongs to the val split (--split val)")
     if args.format == "mpii":
         if args.keypoints not in (None, "mpii"):
             raise EvoposeError(
@@ -331,22 +333,17 @@ def _run_convert(args: argparse.Namespace) -> int:
             _require_file(args.head_boxes, "--head-boxes")
         from evopose.datasets import convert_mpii_dataset
 
-        counts = convert_mpii_dataset(
-            annotations=args.annotations,
-            images=args.images,
-            out=args.out,
-            split=args.split,
-            head_boxes=args.head_boxes,
-            detections=args.detections,
-            shard_size=args.shard_size,
-            overwrite=args.overwrite,
-        )
+        convert = convert_mpii_dataset
+        options = dict(head_boxes=args.head_boxes)
     else:
         if args.head_boxes is not None:
             raise EvoposeError("--head-boxes belongs to --format mpii")
         from evopose.datasets import convert_coco_dataset
 
-        counts = convert_coco_dataset(
+        convert = convert_coco_dataset
+        options = dict(keypoints=args.keypoints)
+    with _overwrite_flag():
+        counts = convert(
             annotations=args.annotations,
             images=args.images,
             out=args.out,
@@ -354,47 +351,54 @@ def _run_convert(args: argparse.Namespace) -> int:
             detections=args.detections,
             shard_size=args.shard_size,
             overwrite=args.overwrite,
-            keypoints=args.keypoints,
+            **options,
         )
-    for split, manifest in counts.items():
-        c = manifest["counts"]
+    for split, converted in counts.items():
+        c = converted.counts
         print(
-            f"{args.out / split}: {c['examples']} examples, "
-            f"{c['skipped_instances']} instances skipped, {c['skipped_images']} images skipped"
+            f"{args.out / split}: {c.examples} examples, "
+            f"{c.skipped_instances} instances skipped, {c.skipped_images} images skipped"
         )
     return 0
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    if args.train < 1 or args.val < 1:
+        raise EvoposeError("--train and --val must be at least 1 image each")
     from evopose.datasets import write_synthetic_dataset
 
-    manifests = write_synthetic_dataset(
-        args.out,
-        train_images=args.train,
-        val_images=args.val,
-        image_size=tuple(args.image_size) if args.image_size else None,
-        seed=args.seed,
-        overwrite=args.overwrite,
-    )
-    for split, manifest in manifests.items():
-        print(f"{args.out / split}: {manifest['counts']['examples']} examples")
+    with given("--out", quoting=[args.out]), _overwrite_flag():
+        manifests = write_synthetic_dataset(
+            args.out,
+            train_images=args.train,
+            val_images=args.val,
+            image_size=tuple(args.image_size) if args.image_size else None,
+            seed=args.seed,
+            overwrite=args.overwrite,
+        )
+    for split, converted in manifests.items():
+        print(f"{args.out / split}: {converted.examples} examples")
     return 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from evopose.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    with given("--set", quoting=args.overrides):
+        config = load_config(args.config, args.overrides)
     _require_local_data(config)
     run_dir = args.run_dir or Path("runs") / Path(args.config).stem
     from evopose.distribute import select_strategy
 
-    strategy = select_strategy(tpu=args.tpu, devices=args.devices)
+    devices = given("--devices") if args.devices is not None else None  # argparse: not both
+    with devices or given("--tpu", quoting=[args.tpu]):
+        strategy = select_strategy(tpu=args.tpu, devices=args.devices)
     import posedata
 
     posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
     from evopose.training import train
 
+    # train opens each converted split once, after checking the run folder and the batch size
     result = train(config, run_dir, epochs=args.epochs, strategy=strategy)
     print(
         f"{result.run_dir}: {result.epochs} epochs, best validation loss "
@@ -409,7 +413,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     from evopose.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    with given("--set", quoting=args.overrides):
+        config = load_config(args.config, args.overrides)
     _require_file(args.weights, "--weights")
     _require_local_data(config)
     changes = {}
@@ -421,9 +426,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     import posedata
 
     posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
-    from evopose.evaluation import evaluate_model
+    if args.limit is not None and args.limit < 1:
+        raise EvoposeError(f"--limit must be at least 1, got {args.limit}")
+    from evopose.evaluation import evaluate_model, evaluation_split, load_evaluated_model
 
-    report = evaluate_model(config, args.weights, limit=args.limit, results_path=args.out)
+    split = evaluation_split(config)  # its manifest, read once for the whole command
+    with given("--weights", quoting=[args.weights]):
+        model = load_evaluated_model(config, args.weights, split)
+    with given("--out", quoting=[args.out]):
+        report = evaluate_model(
+            config, args.weights, model=model, limit=args.limit, results_path=args.out, split=split
+        )
     print(report.text())  # format_metrics(report.metrics), and PCKh when measured
     print(f"results: {report.results_path}")
     return 0
@@ -447,20 +460,27 @@ def _run_predict(args: argparse.Namespace) -> int:
             raise EvoposeError("--detector finds the boxes that --boxes gives; give one of them")
     from evopose.prediction import predict_path
 
-    summary = predict_path(
-        args.input,
-        args.weights,
-        boxes=args.boxes,
-        out_dir=args.out,
-        min_score=args.min_score,
-        keypoints=args.keypoints,
-        annotations=args.annotations,
-        box_score=args.box_score,
-        box_nms=args.box_nms,
-        runtime=args.runtime,
-        threads=args.threads,
-        detector=args.detector,
-    )
+    with (
+        given("--weights", quoting=[args.weights]),
+        given("--boxes", quoting=[args.boxes]),
+        given("--annotations", quoting=[args.annotations]),
+        given("--detector", quoting=[args.detector]),
+        given("--runtime", quoting=[args.runtime]),
+    ):
+        summary = predict_path(
+            args.input,
+            args.weights,
+            boxes=args.boxes,
+            out_dir=args.out,
+            min_score=args.min_score,
+            keypoints=args.keypoints,
+            annotations=args.annotations,
+            box_score=args.box_score,
+            box_nms=args.box_nms,
+            runtime=args.runtime,
+            threads=args.threads,
+            detector=args.detector,
+        )
     for line in summary:
         print(line)
     return 0
@@ -471,16 +491,25 @@ def _run_info(args: argparse.Namespace) -> int:
         _require_file(Path(args.model), "MODEL")
     from evopose.models import describe_model
 
-    for name, value in describe_model(args.model, args.overrides).items():
+    if args.overrides and Path(args.model).suffix.lower() not in (".yaml", ".yml"):
+        raise EvoposeError("--set applies to YAML configs only")
+    with given("--set", quoting=args.overrides), given("MODEL", quoting=[args.model]):
+        described = describe_model(args.model, args.overrides)
+    for name, value in described.items():
         print(f"{name:>14}: {value}")
     return 0
 
 
 def _run_export(args: argparse.Namespace) -> int:
     _require_file(args.weights, "--weights")
+    if args.batch is not None and args.format != "tflite":
+        raise EvoposeError(f"--batch: a fixed batch size is for --format tflite, not {args.format}")
+    if args.batch is not None and args.batch < 1:
+        raise EvoposeError(f"--batch {args.batch}: must be at least 1")
     from evopose.export import export_model
 
-    report = export_model(args.weights, args.format, args.out, batch=args.batch)
+    with given("--weights", quoting=[args.weights]):
+        report = export_model(args.weights, args.format, args.out, batch=args.batch)
     batch = f" (static batch {report.batch})" if report.batch else ""
     print(
         f"{report.path}: {report.format} export{batch}; reloaded outputs differ from Keras by at "
@@ -502,6 +531,17 @@ def _add_keypoints_argument(parser: argparse.ArgumentParser, default: str) -> No
         metavar="NAME",
         help=f"a known keypoint set: {', '.join(KEYPOINT_SETS)} ({default})",
     )
+
+
+@contextlib.contextmanager
+def _overwrite_flag():
+    """Within the block, a conversion's "pass overwrite=True" becomes "pass --overwrite"."""
+    try:
+        yield
+    except Exception as error:
+        if _is_user_error(error) and "overwrite=True" in str(error):
+            error.args = (str(error).replace("overwrite=True", "--overwrite"), *error.args[1:])
+        raise
 
 
 def _require_file(path: Path, what: str) -> None:

@@ -216,9 +216,11 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigFileError(f"--set {item!r}: expected KEY=VALUE, e.g. train.batch_size=64")
+            raise ConfigFileError(
+                f"override '{item}': expected KEY=VALUE, e.g. train.batch_size=64"
+            )
         parts = key.split(".")
-        _check_key_path(Config, parts, f"--set {item}")
+        _check_key_path(Config, parts, f"override '{item}'")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:

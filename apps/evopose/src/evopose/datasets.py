@@ -9,7 +9,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -55,15 +54,28 @@ def split_folder(config: Config, split: str) -> str:
     return folder
 
 
-def split_manifest(config: Config, split: str) -> dict[str, Any]:
-    """The posedata manifest of `split` under `data.root`."""
-    return posedata.read_manifest(split_folder(config, split))
+def open_split(config: Config, split: str) -> posedata.ConvertedSplit:
+    """The converted `split` under `data.root`, its manifest read and checked (once: pass it
+    on rather than opening it again)."""
+    return posedata.ConvertedSplit.open(split_folder(config, split))
 
 
-def dataset_info(config: Config, split: str = VAL) -> posedata.DatasetInfo:
-    """The keypoint description stored with the converted split."""
-    manifest = split_manifest(config, split)
-    return posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(split))
+@dataclass(frozen=True)
+class TrainingSplits:
+    """The two converted splits `train` reads: `train` (augmented) and `val` (the loss)."""
+
+    train: posedata.ConvertedSplit
+    val: posedata.ConvertedSplit
+
+    @property
+    def dataset_info(self) -> posedata.DatasetInfo:
+        """The keypoint description stored with the training split."""
+        return self.train.dataset_info
+
+
+def open_training_splits(config: Config) -> TrainingSplits:
+    """The train and val splits under `data.root`, each opened once."""
+    return TrainingSplits(open_split(config, TRAIN), open_split(config, VAL))
 
 
 def augment_config(config: Config) -> posedata.AugmentConfig:
@@ -81,29 +93,32 @@ def make_train_data(
     config: Config,
     input_size: tuple[int, int],
     heatmap_size: tuple[int, int],
+    splits: TrainingSplits | None = None,
 ) -> TrainData:
-    """Training (augmented) and validation (ground-truth boxes) batches for `train`.
+    """Training (augmented) and validation (ground-truth boxes) batches for `train`, from
+    `splits` (default: opened from `data.root`).
 
     The training batches are made per epoch, shuffled and augmented from
     `epoch_seed(train.seed, epoch)`, so a resumed run sees the batches an uninterrupted one
     would have.
     """
     recipe = config.train
-    train_dir, val_dir = split_folder(config, TRAIN), split_folder(config, VAL)
-    info = dataset_info(config, TRAIN)
-    examples = posedata.read_manifest(train_dir)["counts"]["examples"]
+    splits = splits or open_training_splits(config)
+    train_split, val_split = splits.train, splits.val
+    examples = train_split.examples
     steps = recipe.steps_per_epoch or examples // recipe.batch_size
     if examples < recipe.batch_size or steps < 1:
         raise InputFileError(
-            f"{train_dir} holds {examples} examples, fewer than one batch "
+            f"{train_split.folder} holds {examples} examples, fewer than one batch "
             f"(train.batch_size={recipe.batch_size})"
         )
+    info = splits.dataset_info
     common = {"input_size": input_size, "heatmap_size": heatmap_size, "dataset_info": info}
     augment = augment_config(config)
 
     def train(epoch: int) -> tf.data.Dataset:
         return posedata.training_batches(
-            train_dir,
+            train_split,
             batch_size=recipe.batch_size,
             augment=augment,
             seed=epoch_seed(recipe.seed, epoch),
@@ -112,11 +127,10 @@ def make_train_data(
             **common,
         ).take(steps)
 
-    val = posedata.validation_batches(val_dir, batch_size=recipe.val_batch_size, **common)
-    val_examples = posedata.read_manifest(val_dir)["counts"]["examples"]
-    if val_examples == 0:
-        raise InputFileError(f"{val_dir} holds no examples; validation needs at least one")
-    val_batches = math.ceil(val_examples / recipe.val_batch_size)  # the last one is padded
+    if val_split.examples == 0:
+        raise InputFileError(f"{val_split.folder} holds no examples; validation needs at least one")
+    val = posedata.validation_batches(val_split, batch_size=recipe.val_batch_size, **common)
+    val_batches = math.ceil(val_split.examples / recipe.val_batch_size)  # the last one is padded
     val_steps = min(recipe.val_steps or val_batches, val_batches)
     return TrainData(train=train, steps_per_epoch=steps, val=val, val_steps=val_steps)
 
@@ -147,17 +161,17 @@ def convert_coco_dataset(
     shard_size: int = 1024,
     overwrite: bool = False,
     keypoints: str | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, posedata.ConvertedSplit]:
     """Converts one COCO split into `out/<split>` (and `out/val-dets` with detections), with a
-    progress bar; returns the manifests by split folder name. `keypoints` names a known
+    progress bar; returns the converted splits by split folder name. `keypoints` names a known
     keypoint set (`posedata.KEYPOINT_SETS`); default: the annotation file's category."""
-    for path, what in ((annotations, "--annotations"), (detections, "--detections")):
+    for path, what in ((annotations, "annotation file"), (detections, "detections file")):
         if path is not None and not path.is_file():
-            raise InputFileError(f"{what}: no such file '{path}'")
+            raise InputFileError(f"{what} '{path}': no such file")
     if not images.is_dir():
-        raise InputFileError(f"--images: no such folder '{images}'")
+        raise InputFileError(f"image folder '{images}': no such folder")
     if detections is not None and split != VAL:
-        raise InputFileError("--detections belongs to the val split (--split val)")
+        raise InputFileError(f"detections belong to the val split, not to split {split!r}")
     info = posedata.keypoint_set(keypoints) if keypoints is not None else None
     jobs = [(split, None)]
     if detections is not None:
@@ -165,23 +179,19 @@ def convert_coco_dataset(
     manifests = {}
     for name, dets in jobs:
         with _ProgressBar(f"{name}") as progress:
-            try:
-                manifests[name] = posedata.convert_coco(
-                    annotations,
-                    images,
-                    out,
-                    split=name,
-                    detections=dets,
-                    shard_size=shard_size,
-                    overwrite=overwrite,
-                    progress=progress,
-                    dataset_info=info,
-                )
-            except posedata.DataError as error:  # posedata speaks of its argument
-                if "overwrite=True" not in str(error):
-                    raise
-                raise InputFileError(str(error).replace("overwrite=True", "--overwrite")) from None
-        _warn_skipped(manifests[name], out / name)
+            manifest = posedata.convert_coco(
+                annotations,
+                images,
+                out,
+                split=name,
+                detections=dets,
+                shard_size=shard_size,
+                overwrite=overwrite,
+                progress=progress,
+                dataset_info=info,
+            )
+        manifests[name] = posedata.ConvertedSplit.from_manifest(manifest, str(out / name))
+        _warn_skipped(manifests[name])
     return manifests
 
 
@@ -198,18 +208,18 @@ def convert_mpii_dataset(
     detections: Path | None = None,
     shard_size: int = 1024,
     overwrite: bool = False,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, posedata.ConvertedSplit]:
     """Converts one split of MPII's own JSON annotations (HRNet's and mmpose's format): first
     to a COCO keypoints file `out/annotations/<split>.coco.json` (MPII's 16 keypoints, boxes from
     centre and scale, each person's head size for PCKh; see `posedata.mpii`), then to
-    TFRecords as `convert_coco_dataset` does; returns the manifests by split folder name."""
+    TFRecords as `convert_coco_dataset` does; returns the converted splits by split folder name."""
     from posedata.mpii import mpii_to_coco
 
-    for path, what in ((annotations, "--annotations"), (head_boxes, "--head-boxes")):
+    for path, what in ((annotations, "annotation file"), (head_boxes, "head boxes file")):
         if path is not None and not path.is_file():
-            raise InputFileError(f"{what}: no such file '{path}'")
+            raise InputFileError(f"{what} '{path}': no such file")
     if not images.is_dir():
-        raise InputFileError(f"--images: no such folder '{images}'")
+        raise InputFileError(f"image folder '{images}': no such folder")
     coco_file = out / MPII_FOLDER / f"{split}.coco.json"
     conversion = mpii_to_coco(annotations, images, coco_file, head_boxes=head_boxes)
     log.info(
@@ -239,17 +249,19 @@ def write_synthetic_dataset(
     image_size: tuple[int, int] | None = None,
     seed: int = 0,
     overwrite: bool = False,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, posedata.ConvertedSplit]:
     """Writes posedata's synthetic people as COCO files into `out/coco` and converts them into
-    `out/train`, `out/val` and `out/val-dets`; returns the manifests by split. On failure the
+    `out/train`, `out/val` and `out/val-dets`; returns the converted splits by split. On failure the
     folder is removed again."""
     out = Path(out)
     if train_images < 1 or val_images < 1:
-        raise InputFileError("--train and --val must be at least 1 image each")
+        raise InputFileError(
+            f"train_images ({train_images}) and val_images ({val_images}) must be at least 1 each"
+        )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise InputFileError(
-                f"--out: '{out}' exists and is not empty; pass --overwrite to replace it"
+                f"'{out}' exists and is not empty; pass overwrite=True to replace it"
             )
         atomic.remove_path(out)
     sizes = {} if image_size is None else {"image_size": tuple(image_size)}
@@ -269,26 +281,27 @@ def write_synthetic_dataset(
         manifests = {}
         for split, annotations, images, detections in jobs:
             with _ProgressBar(split) as progress:
-                manifests[split] = posedata.convert_coco(
+                manifest = posedata.convert_coco(
                     annotations, images, out, split=split, detections=detections, progress=progress
                 )
+            manifests[split] = posedata.ConvertedSplit.from_manifest(manifest, str(out / split))
     except BaseException:
         atomic.remove_path(out)
         raise
     return manifests
 
 
-def _warn_skipped(manifest: dict[str, Any], folder: Path) -> None:
-    counts = manifest["counts"]
-    if counts["skipped_images"]:
+def _warn_skipped(split: posedata.ConvertedSplit) -> None:
+    skipped = split.counts.skipped_images
+    if skipped:
         reasons = ", ".join(
-            f"{image['file_name']} ({image['reason']})" for image in manifest["skipped_images"][:5]
+            f"{image.file_name} ({image.reason})" for image in split.skipped_images[:5]
         )
-        more = counts["skipped_images"] - min(5, counts["skipped_images"])
+        more = skipped - min(5, skipped)
         log.warning(
             "%s: %d images skipped: %s%s",
-            folder,
-            counts["skipped_images"],
+            split.folder,
+            skipped,
             reasons,
             f" and {more} more" if more else "",
         )

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 def split_cpu(count: int) -> list[str]:
     """Splits the CPU into `count` logical devices; call it before TensorFlow sets up devices."""
     if count < 1:
-        raise TrainingError(f"--devices must be at least 1, got {count}")
+        raise TrainingError(f"device count {count}: must be at least 1")
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0])
     if current is not None and len(current) == count:
@@ -35,7 +35,7 @@ def select_strategy(
     """TPUStrategy for `tpu`, MirroredStrategy over `devices` logical CPUs or several GPUs,
     otherwise TensorFlow's default (one device) strategy."""
     if tpu is not None and devices is not None:
-        raise TrainingError("--tpu and --devices cannot be combined")
+        raise TrainingError(f"a TPU ({tpu}) and a number of devices ({devices}) cannot be combined")
     if tpu is not None:
         return tpu_strategy(tpu)
     if devices is not None:

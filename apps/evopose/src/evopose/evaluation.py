@@ -4,6 +4,7 @@ results JSON and OKS AP/AR from pycocotools; and PCKh@0.5, MPII's metric, when t
 holds each person's head size (`evopose data convert --format mpii` stores it)."""
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ import cocoeval_tools
 import posedata
 from evopose import atomic
 from evopose.config import Config
-from evopose.datasets import VAL, VAL_DETECTIONS, split_folder
-from evopose.errors import ConfigFileError, InputFileError
+from evopose.datasets import VAL, VAL_DETECTIONS, open_split
+from evopose.errors import ConfigFileError, InputFileError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +60,28 @@ def evaluate_model(
     model: keras.Model | None = None,
     limit: int | None = None,
     results_path: str | Path | None = None,
+    split: posedata.ConvertedSplit | None = None,
 ) -> EvalReport:
     """Evaluates `model` (or the one in `weights`) on the val split with `config.eval`'s protocol,
     writes the COCO results and metrics JSON, and returns the metrics.
 
-    `limit` evaluates only the first `limit` images (by image id).
+    `split` is the converted split to evaluate on (default: `evaluation_split(config)`);
+    `data.root` may be local or any filesystem TensorFlow reads (`gs://`): the ground truth is
+    read beside the shards. `limit` evaluates only the first `limit` images (by image id).
     """
     protocol = config.eval
     if limit is not None and limit < 1:
-        raise ConfigFileError(f"--limit must be at least 1, got {limit}")
-    split = VAL_DETECTIONS if protocol.boxes == "detections" else VAL
-    try:
-        folder = split_folder(config, split)
-    except ConfigFileError as error:
-        if split != VAL_DETECTIONS:
-            raise
-        raise ConfigFileError(  # MPII, for one, comes without detector boxes
-            f"{error}; or evaluate on the ground-truth boxes with --boxes ground_truth"
-        ) from None
-    manifest = posedata.read_manifest(folder)
-    annotations = _annotations(config, manifest)
+        raise ConfigFileError(f"limit must be at least 1, got {limit}")
+    split = split or evaluation_split(config)
+    folder = split.folder
+    annotations = _annotations(config, split.annotation_file, split.ground_truth)
     annotation_data = _read_annotations(annotations)
     ground_truth = _ground_truth(annotations, annotation_data)  # checked before predicting
-    info = posedata.DatasetInfo.from_dict(manifest["dataset_info"], source=str(folder))
+    info = split.dataset_info
     if model is None:
         if weights is None:
             raise ConfigFileError("evaluate_model needs weights or a model")
-        from evopose.models import load_model
-
-        model = load_model(weights, config, num_keypoints=info.num_keypoints)
-        _check_model_keypoints(weights, model, info, folder)
+        model = load_evaluated_model(config, weights, split)
     if info.default_sigmas:
         log.warning(
             "%s: keypoint set %r has default OKS sigmas (0.05 each); its AP is not comparable "
@@ -102,7 +95,7 @@ def evaluate_model(
         weights = Path(weights)
         dataset = Path(str(config.data.root).rstrip("/")).name or "data"
         stem = weights.name.split(".")[0]
-        results_path = weights.with_name(f"{stem}.{dataset}.{split}.results.json")
+        results_path = weights.with_name(f"{stem}.{dataset}.{split.split}.results.json")
     results_path = Path(results_path)
     metrics_path = results_path.with_name(results_path.name.replace(".results.", ".metrics."))
     if metrics_path == results_path:
@@ -110,7 +103,7 @@ def evaluate_model(
     _refuse_other_dataset(metrics_path, folder)
 
     poses = predict_split(
-        model, folder, info, flip=protocol.flip, batch_size=protocol.batch_size, limit=limit
+        model, split, info, flip=protocol.flip, batch_size=protocol.batch_size, limit=limit
     )
     scores = cocoeval_tools.rescore(
         poses.box_scores, poses.keypoints[..., 2], threshold=protocol.keypoint_threshold
@@ -128,7 +121,7 @@ def evaluate_model(
         poses.image_ids[keep],
         poses.keypoints[keep],
         scores[keep],
-        category_id=int(manifest["options"]["category_id"]),
+        category_id=split.category_id,
     )
     with atomic.atomic_path(results_path, suffix=".json") as tmp:
         cocoeval_tools.write_results(tmp, results)
@@ -163,6 +156,32 @@ def evaluate_model(
     )
 
 
+def evaluation_split(config: Config) -> posedata.ConvertedSplit:
+    """The converted split `config.eval.boxes` evaluates on: `val-dets` (detector boxes) or
+    `val` (ground-truth boxes) under `data.root`, opened (read once per evaluation)."""
+    name = VAL_DETECTIONS if config.eval.boxes == "detections" else VAL
+    try:
+        return open_split(config, name)
+    except ConfigFileError as error:
+        if name != VAL_DETECTIONS:
+            raise
+        raise ConfigFileError(  # MPII, for one, comes without detector boxes
+            f"{error}; or evaluate on the ground-truth boxes with --boxes ground_truth"
+        ) from None
+
+
+def load_evaluated_model(
+    config: Config, weights: str | Path, split: posedata.ConvertedSplit
+) -> keras.Model:
+    """The model in `weights` (a `.keras` file, or `.weights.h5` for the config's network),
+    checked to predict the keypoints `split` holds (a InputFileError naming the file otherwise)."""
+    from evopose.models import load_model
+
+    model = load_model(weights, config, num_keypoints=split.num_keypoints)
+    _check_model_keypoints(weights, model, split.dataset_info, split.folder)
+    return model
+
+
 def _check_model_keypoints(
     weights: str | Path, model: keras.Model, info: posedata.DatasetInfo, folder: str
 ) -> None:
@@ -172,45 +191,45 @@ def _check_model_keypoints(
     predicted = int(model.output_shape[-1])
     if predicted != info.num_keypoints:
         raise InputFileError(
-            f"--weights: '{weights}' predicts {predicted} keypoints but {folder} holds "
+            f"weights file '{weights}' predicts {predicted} keypoints but {folder} holds "
             f"{info.num_keypoints} ({info.name}); evaluate it on a dataset of its keypoints"
         )
     stored = read_keras(weights) if str(weights).lower().endswith(".keras") else None
     if stored is not None and stored.keypoint_names != info.keypoint_names:
         raise InputFileError(
-            f"--weights: '{weights}' was trained on the keypoints {stored.summary()}, but "
+            f"weights file '{weights}' was trained on the keypoints {stored.summary()}, but "
             f"{folder} holds {info.summary()}"
         )
 
 
 def predict_split(
     model: keras.Model,
-    folder: str | Path,
+    split: posedata.ConvertedSplit | str | Path,
     info: posedata.DatasetInfo,
     *,
     flip: bool,
     batch_size: int,
     limit: int | None = None,
 ) -> Poses:
-    """Keypoints in image pixels for every instance of a converted split (first `limit` images)."""
+    """Keypoints in image pixels for every instance of a converted split (or its folder; first
+    `limit` images)."""
+    if not isinstance(split, posedata.ConvertedSplit):
+        split = posedata.ConvertedSplit.open(split)
+    folder = split.folder
     input_size = tuple(int(s) for s in model.input_shape[1:3])
-    batches = posedata.make_dataset(
-        folder,
-        mode="predict",
+    batches = posedata.prediction_batches(
+        split,
         input_size=input_size,
         batch_size=batch_size,
         dataset_info=info,
         flip_test=flip,
-        shuffle=False,
-        seed=0,
     )
     ids, keypoints, box_scores, instance_ids = [], [], [], []
     seen: set[int] = set()
     from tqdm import tqdm
 
-    examples = int(posedata.read_manifest(str(folder))["counts"]["examples"])
     batches = tqdm(
-        batches, total=-(-examples // batch_size), desc="eval", unit="batch", leave=False
+        batches, total=-(-split.examples // batch_size), desc="eval", unit="batch", leave=False
     )
     for batch in batches:
         mask = batch["mask"].numpy()
@@ -288,32 +307,34 @@ def _refuse_other_dataset(metrics_path: Path, folder: str) -> None:
     if previous is not None and where(str(previous)) != where(str(folder)):
         raise InputFileError(
             f"{metrics_path} holds the results of another dataset ({previous}); "
-            "pass --out to write these elsewhere, or remove it"
+            "write these elsewhere (results_path; `evopose eval --out`), or remove it"
         )
 
 
-def _read_annotations(annotations: Path) -> object:
-    """The annotation file's JSON data (a InputFileError naming the file when it cannot be read)."""
+def _read_annotations(annotations: str) -> object:
+    """The annotation file's JSON data, read through `tf.io.gfile` (local, `gs://`, ...); a
+    InputFileError naming the file when it cannot be read."""
     import json
 
     try:
-        return json.loads(annotations.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        with tf.io.gfile.GFile(annotations, "rb") as stream:
+            return json.loads(stream.read())
+    except (tf.errors.OpError, OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputFileError(
-            f"annotation file {annotations}: cannot be read as JSON ({error})"
+            f"annotation file {annotations}: cannot be read as JSON ({first_line(error)})"
         ) from None
 
 
-def _ground_truth(annotations: Path, data: object) -> Path | dict:
-    """The annotation file for evaluation: its path, or, when annotations lack 'area' (as
-    CrowdPose's and PoseTrack's do), the file's data (`data`, which is changed) with each
-    missing area derived from the box (width x height), with a notice."""
+def _ground_truth(annotations: str, data: object) -> object:
+    """The ground truth for evaluation: the annotation file's data (`data`, which is changed
+    where annotations lack 'area', as CrowdPose's and PoseTrack's do: each missing area is
+    derived from the box (width x height), with a notice)."""
     entries = data.get("annotations") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        return annotations  # cocoeval_tools names the problem
+        return data  # cocoeval_tools names the problem
     missing = [a for a in entries if isinstance(a, dict) and "area" not in a]
     if not missing:
-        return annotations
+        return data
     for annotation in missing:
         box = annotation.get("bbox")
         if not (isinstance(box, list) and len(box) == 4):
@@ -331,27 +352,46 @@ def _ground_truth(annotations: Path, data: object) -> Path | dict:
     return data
 
 
-def _annotations(config: Config, manifest: dict) -> Path:
-    """The COCO annotation file of the evaluated split: `eval.annotations`, else the file the
-    split was converted from: where it was then, or, when the dataset has moved (another
-    machine, a copied folder), by its name in `data.root` or `data.root/annotations/`."""
+def _annotations(config: Config, stored: str, ground_truth: str | None = None) -> str:
+    """The COCO ground truth of the evaluated split: `eval.annotations`, else the split's own
+    (`ground_truth`, beside its shards), else the file the split was converted from (`stored`,
+    for splits converted before posedata 0.4): where it was then, or, when the dataset has
+    moved (another machine, a copied folder), by its name in `data.root` or
+    `data.root/annotations/`. Every check goes through `tf.io.gfile`, so `gs://` works."""
     if config.eval.annotations is not None:
-        path = Path(config.eval.annotations)
-        if not path.is_file():
-            raise ConfigFileError(f"{config.source}: eval.annotations: no such file '{path}'")
-        return path
-    stored = Path(manifest["sources"]["annotation_file"])
-    root = Path(str(config.data.root))
-    for path in (stored, root / stored.name, root / "annotations" / stored.name):
-        if path.is_file():
+        given = str(config.eval.annotations)
+        if not _is_file(given):
+            raise ConfigFileError(f"{config.source}: eval.annotations: no such file '{given}'")
+        return given
+    if ground_truth is not None and _is_file(ground_truth):
+        return ground_truth
+    root = str(config.data.root)
+    name = stored.rstrip("/").rsplit("/", 1)[-1]
+    for path in (stored, _join(root, name), _join(root, "annotations", name)):
+        if _is_file(path):
             if path != stored:
                 log.info("annotation file %s (converted from %s, which is gone)", path, stored)
             return path
     raise ConfigFileError(
         f"{config.source}: eval.annotations is not set and the annotation file the val split "
-        f"was converted from is gone ('{stored}'), nor is it in data.root ('{stored.name}' or "
-        f"'annotations/{stored.name}'); set eval.annotations or copy the file there"
+        f"was converted from is gone ('{stored}'), nor is it in data.root ('{name}' or "
+        f"'annotations/{name}'); set eval.annotations, copy the file there, or convert the "
+        "split again (`evopose data convert --overwrite`) to keep its ground truth beside "
+        "the shards"
     )
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    except tf.errors.OpError:
+        return False
+
+
+def _join(root: str, *names: str) -> str:
+    if "://" in root:
+        return "/".join([root.rstrip("/"), *names])
+    return os.path.join(root, *names)
 
 
 PCKH_THRESHOLD = 0.5
@@ -362,7 +402,7 @@ def _pckh(
     poses: Poses,
     info: posedata.DatasetInfo,
     boxes: str,
-    annotations: Path,
+    annotations: str,
 ) -> cocoeval_tools.PCKhResult | None:
     """PCKh@0.5 of the poses against the ground truth when its annotations hold `head_size`
     (as `evopose data convert --format mpii` writes them) and the boxes were the ground

@@ -57,7 +57,7 @@ def export_model(
     `batch` fixes the batch size (TFLite only: its transposed convolutions then run inside
     XNNPACK, 1.3-1.4x faster); the model's keypoint description goes into the export."""
     if format not in FORMATS:
-        raise ExportError(f"--format {format!r}: must be one of {', '.join(FORMATS)}")
+        raise ExportError(f"export format {format!r}: must be one of {', '.join(FORMATS)}")
     _check_batch_option(format, batch)
     if format == "onnx":
         _require_onnx()
@@ -143,9 +143,9 @@ def _check_batch_option(format: str, batch: int | None) -> None:
     if batch is None:
         return
     if format != "tflite":
-        raise ExportError(f"--batch: a fixed batch size is for --format tflite, not {format}")
+        raise ExportError(f"batch size {batch}: a fixed batch size is for tflite, not {format}")
     if batch < 1:
-        raise ExportError(f"--batch {batch}: must be at least 1")
+        raise ExportError(f"batch size {batch}: must be at least 1")
 
 
 def _carry_keypoints(weights: Path, export: Path, format: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evopose import atomic
-from evopose.cliutil import add_command, examples
+from evopose.cliutil import add_command, examples, given
 from evopose.errors import InputFileError
 
 if TYPE_CHECKING:  # posenets brings Keras and TensorFlow: imported when the command runs
@@ -23,10 +23,10 @@ def import_weights(source: str | Path, out: str | Path) -> "posenets.ImportRepor
     atomically; returns what was imported."""
     source, out = Path(source), Path(out)
     if not source.is_file():
-        raise InputFileError(f"import-weights: no such file '{source}'")
+        raise InputFileError(f"legacy model file '{source}': no such file")
     if out.suffix.lower() != ".keras":
         raise InputFileError(
-            f"--out '{out}': the model is written as a .keras file; end it in .keras"
+            f"output '{out}': the model is written as a .keras file; end it in .keras"
         )
     import posenets
 
@@ -58,7 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import posenets
 
-    report = import_weights(args.file, args.out)
+    with given("--out", quoting=[args.out]):
+        report = import_weights(args.file, args.out)
     print(report.summary())
     print(f"genotype: {posenets.SearchSpace().to_string(report.genotype)}")
     print(f"sha256: {report.sha256}")

@@ -132,12 +132,12 @@ def model_keypoints(
         info = posedata.COCO_PERSON
     else:
         raise InputFileError(
-            f"--weights: '{weights}' predicts {num_keypoints} keypoints and carries no keypoint "
-            f"description; pass --keypoints NAME ({', '.join(posedata.KEYPOINT_SETS)})"
+            f"weights file '{weights}' predicts {num_keypoints} keypoints and carries no keypoint "
+            f"description; name its keypoint set ({', '.join(posedata.KEYPOINT_SETS)})"
         )
     if info.num_keypoints != num_keypoints:
         raise InputFileError(
-            f"--weights: '{weights}' predicts {num_keypoints} keypoints but the keypoint set "
+            f"weights file '{weights}' predicts {num_keypoints} keypoints but the keypoint set "
             f"{info.name!r} has {info.num_keypoints}"
         )
     return info

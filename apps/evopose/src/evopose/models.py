@@ -61,7 +61,7 @@ def load_model(
     """A model from a `.keras` file, or the config's network with `.weights.h5` weights loaded."""
     path = Path(weights)
     if not path.is_file():
-        raise InputFileError(f"--weights: no such file '{path}'")
+        raise InputFileError(f"weights file '{path}': no such file")
     name = path.name.lower()
     try:
         if name.endswith(".keras"):
@@ -69,7 +69,7 @@ def load_model(
         if name.endswith(".weights.h5"):
             if config is None:
                 raise InputFileError(
-                    f"--weights: '{path}' holds weights only; use the run's .keras model "
+                    f"weights file '{path}' holds weights only; use the run's .keras model "
                     "(best.keras or model.keras)"
                 )
             model = build_model(config.model, num_keypoints or COCO_KEYPOINTS)
@@ -78,8 +78,12 @@ def load_model(
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
         if isinstance(error, InputFileError | ConfigFileError):
             raise
-        raise InputFileError(f"--weights: cannot load '{path}': {first_line(error)}") from None
-    raise InputFileError(f"--weights: '{path}' must be a .keras model or .weights.h5 weights file")
+        raise InputFileError(
+            f"weights file '{path}': cannot be loaded: {first_line(error)}"
+        ) from None
+    raise InputFileError(
+        f"weights file '{path}': must be a .keras model or .weights.h5 weights file"
+    )
 
 
 def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
@@ -100,7 +104,7 @@ def describe_model(target: str, overrides: list[str] | tuple[str, ...] = ()) -> 
         keypoints = stored.summary() if stored is not None else "not stored in the file"
     else:
         if overrides:
-            raise ConfigFileError("--set applies to YAML configs only")
+            raise ConfigFileError(f"overrides apply to YAML configs only, not to {target!r}")
         model = posenets.create_model(target)
         source = target
     height, out_height = model.input_shape[1], model.output_shape[1]

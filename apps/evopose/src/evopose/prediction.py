@@ -187,7 +187,7 @@ class OnnxPeopleDetector:
             import onnxruntime
         except ImportError:
             raise InputFileError(
-                "--detector needs onnxruntime: pip install 'evopose[onnx]'"
+                f"detector '{self.path}' needs onnxruntime: pip install 'evopose[onnx]'"
             ) from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
@@ -201,13 +201,13 @@ class OnnxPeopleDetector:
         except Exception as error:  # onnxruntime raises its own classes for unreadable models
             detail = " ".join(str(error).split())[:200]
             raise InputFileError(
-                f"--detector: '{self.path}' is not an ONNX model onnxruntime can load ({detail})"
+                f"detector '{self.path}' is not an ONNX model onnxruntime can load ({detail})"
             ) from None
         spec = self.session.get_inputs()[0]
         shape = list(spec.shape)
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
             raise InputFileError(
-                f"--detector: '{self.path}' takes input '{spec.name}' of shape {shape}; expected "
+                f"detector '{self.path}' takes input '{spec.name}' of shape {shape}; expected "
                 "an image [1, 3, H, W] or [1, H, W, 3] (see the app README)"
             )
         self.input = spec.name
@@ -233,7 +233,7 @@ class OnnxPeopleDetector:
             output = output[0]
         if output.ndim != 2 or output.shape[1] not in (5, 6):
             raise InputFileError(
-                f"--detector: '{self.path}' gave an output of shape {list(output.shape)}; "
+                f"detector '{self.path}' gave an output of shape {list(output.shape)}; "
                 "expected boxes [N, 5] or [N, 6]: x1, y1, x2, y2, score[, class] (see the app "
                 "README)"
             )
@@ -440,48 +440,50 @@ def read_boxes(
     overlap a higher-scoring one by more than that IoU are dropped too.
     """
     path = Path(path)
-    data = _read_json(path, "--boxes")
+    data = _read_json(path, "boxes file")
     boxes: dict[str, list[list[float]]] = {}
     if isinstance(data, dict) and {"images", "annotations"} <= data.keys():
         raise InputFileError(
-            f"--boxes: '{path}' is a COCO annotation file (images, annotations, categories), "
+            f"boxes file '{path}' is a COCO annotation file (images, annotations, categories), "
             "not person boxes; give detection results (a list of {image_id, bbox, score}, "
-            "with this file as --annotations) or {file name: [[x, y, w, h, score], ...]}"
+            "with this file as the annotations) or {file name: [[x, y, w, h, score], ...]}"
         )
     names = _image_names(Path(annotations)) if annotations is not None else None
     if isinstance(data, list):
         for index, entry in enumerate(data):
             if not isinstance(entry, dict) or "bbox" not in entry:
-                raise InputFileError(f"--boxes: '{path}' entry {index} has no 'bbox'")
+                raise InputFileError(f"boxes file '{path}' entry {index} has no 'bbox'")
             key = entry.get("file_name", entry.get("frame"))
             if key is None and "image_id" in entry:
                 key = entry["image_id"] if names is None else names.get(entry["image_id"])
                 if key is None:
                     raise InputFileError(
-                        f"--boxes: '{path}' entry {index}: image_id {entry['image_id']!r} is "
-                        f"not in --annotations '{annotations}'"
+                        f"boxes file '{path}' entry {index}: image_id {entry['image_id']!r} is "
+                        f"not in annotation file '{annotations}'"
                     )
             if key is None:
                 raise InputFileError(
-                    f"--boxes: '{path}' entry {index} has no 'file_name', 'frame' or 'image_id'"
+                    f"boxes file '{path}' entry {index} has no 'file_name', 'frame' or 'image_id'"
                 )
             boxes.setdefault(str(key), []).append([*entry["bbox"], entry.get("score", 1.0)])
     elif isinstance(data, dict):
         boxes = {str(k): v for k, v in data.items()}
     else:
-        raise InputFileError(f"--boxes: '{path}' must hold a JSON object or list")
+        raise InputFileError(f"boxes file '{path}' must hold a JSON object or list")
     for key, rows in boxes.items():
         if not isinstance(rows, list) or not all(
             isinstance(r, list) and len(r) in (4, 5) and all(isinstance(v, int | float) for v in r)
             for r in rows
         ):
             raise InputFileError(
-                f"--boxes: '{path}' entry '{key}' must be a list of [x, y, w, h] or "
+                f"boxes file '{path}' entry '{key}' must be a list of [x, y, w, h] or "
                 "[x, y, w, h, score]"
             )
         for r in rows:
             if r[2] <= 0 or r[3] <= 0:
-                raise InputFileError(f"--boxes: '{path}' entry '{key}' has a box of zero size: {r}")
+                raise InputFileError(
+                    f"boxes file '{path}' entry '{key}' has a box of zero size: {r}"
+                )
     return {key: _select_boxes(rows, min_score, nms_iou) for key, rows in boxes.items()}
 
 
@@ -520,23 +522,23 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _read_json(path: Path, flag: str) -> Any:
-    """The JSON in `path`; a InputFileError naming `flag` and the file when it cannot be read."""
+def _read_json(path: Path, what: str) -> Any:
+    """The JSON in `path`; a InputFileError naming `what` and the file when it cannot be read."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputFileError(f"{flag}: no such file '{path}'") from None
+        raise InputFileError(f"{what} '{path}': no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputFileError(f"{flag}: '{path}' is not readable JSON ({error})") from None
+        raise InputFileError(f"{what} '{path}' is not readable JSON ({error})") from None
 
 
 def _image_names(annotations: Path) -> dict[int, str]:
     """Image file names (their last part, as predict keys images) by id, from a COCO
     annotation file."""
-    data = _read_json(annotations, "--annotations")
+    data = _read_json(annotations, "annotation file")
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
-        raise InputFileError(f"--annotations: '{annotations}' has no 'images' list (COCO format)")
+        raise InputFileError(f"annotation file '{annotations}' has no 'images' list (COCO format)")
     return {
         entry["id"]: Path(str(entry["file_name"])).name
         for entry in images

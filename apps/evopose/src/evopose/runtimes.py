@@ -73,10 +73,10 @@ def open_runtime(
     runtime named explicitly that is not installed is an ExportError saying what to install.
     """
     if name not in RUNTIMES:
-        raise ExportError(f"--runtime {name!r}: must be one of {', '.join(RUNTIMES)}")
+        raise ExportError(f"runtime {name!r}: must be one of {', '.join(RUNTIMES)}")
     threads = threads or default_threads()
     if threads < 1:
-        raise ExportError(f"--threads {threads}: must be at least 1")
+        raise ExportError(f"threads {threads}: must be at least 1")
     cache = Path(cache) if cache is not None else cache_dir()
     candidates = ("tflite", "onnxruntime", "keras") if name == "auto" else (name,)
     for candidate in candidates:
@@ -86,7 +86,7 @@ def open_runtime(
                 ": pip install 'evopose[onnx]'" if candidate == "onnxruntime" else ""
             )
             if name != "auto":
-                raise ExportError(f"--runtime {candidate}: {message}")
+                raise ExportError(f"runtime '{candidate}': {message}")
             log.info("%s; trying the next runtime", message)
             continue
         try:

@@ -42,7 +42,7 @@ import yaml
 
 from evopose import atomic
 from evopose.config import Config, config_to_dict, dump_config
-from evopose.datasets import TrainData
+from evopose.datasets import TrainData, TrainingSplits
 from evopose.distribute import check_batch_size
 from evopose.errors import InputFileError, TrainingError, first_line
 from evopose.folderlock import hold_folder, is_lock_file
@@ -89,16 +89,17 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     keep_last_state: bool = True,
+    splits: TrainingSplits | None = None,
 ) -> TrainResult:
     """Trains `model` (default: the network of `config.model`) for `epochs` (default:
     `config.train.epochs`) and returns the history and best validation loss.
 
     Rerunning with the same arguments after an interruption continues from the last finished
-    epoch; rerunning a finished run returns its stored result. `data` defaults to the TFRecords
-    named in `config.data`; `strategy` to TensorFlow's current one. `callbacks` run after the
-    run folder's own (history, checkpoints, TensorBoard). `keep_last_state` keeps the last
-    epoch's weights and optimizer state (`last.weights.h5`) so that the run can be extended;
-    without it the finished run holds only its models.
+    epoch; rerunning a finished run returns its stored result. `data` defaults to batches of
+    `splits` (default: opened from `config.data.root`); `strategy` to TensorFlow's current
+    one. `callbacks` run after the run folder's own (history, checkpoints, TensorBoard).
+    `keep_last_state` keeps the last epoch's weights and optimizer state (`last.weights.h5`) so
+    that the run can be extended; without it the finished run holds only its models.
     """
     if epochs is not None:
         if epochs < 1:
@@ -116,7 +117,16 @@ def train(
         fresh = [False]  # set once this call has started a new run in the folder
         try:
             return _train_held(
-                config, files, model, strategy, data, callbacks, verbose, fresh, keep_last_state
+                config,
+                files,
+                model,
+                strategy,
+                data,
+                callbacks,
+                verbose,
+                fresh,
+                keep_last_state,
+                splits,
             )
         except BaseException as error:
             if fresh[0] and not _checkpoint_epoch(files):
@@ -138,6 +148,7 @@ def _train_held(
     verbose: int | str,
     fresh: list[bool],
     keep_last_state: bool = True,
+    splits: TrainingSplits | None = None,
 ) -> TrainResult:
     """`train` once the run folder is held; sets `fresh[0]` when it starts a new run there."""
     recipe = config.train
@@ -150,9 +161,10 @@ def _train_held(
 
     keypoint_info = None  # the description the saved models carry (evopose.keypoints)
     if data is None:
-        from evopose.datasets import TRAIN, dataset_info
+        from evopose.datasets import open_training_splits
 
-        keypoint_info = dataset_info(config, TRAIN)  # checks data.root's splits
+        splits = splits or open_training_splits(config)  # checks data.root's splits
+        keypoint_info = splits.dataset_info
         num_keypoints = keypoint_info.num_keypoints
     else:
         num_keypoints = int(data.val.element_spec[1].shape[-1])  # val: a dataset either way
@@ -175,7 +187,7 @@ def _train_held(
 
         input_size = tuple(int(s) for s in model.input_shape[1:3])
         heatmap_size = tuple(int(s) for s in model.output_shape[1:3])
-        data = make_train_data(config, input_size, heatmap_size)
+        data = make_train_data(config, input_size, heatmap_size, splits)
     with strategy.scope():  # the optimizer and metrics belong to the strategy too
         regularize_kernels(model, recipe.weight_decay)
         model.compile(

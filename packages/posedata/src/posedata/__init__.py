@@ -1,6 +1,6 @@
 """posedata: COCO keypoints to TFRecords, the tf.data pipeline, heatmaps, synthetic data."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ _LAZY = {  # public name: the module that defines it (imported on first access)
     "check_jpeg": "convert",
     "convert_coco": "convert",
     "read_manifest": "convert",
+    "ConvertedSplit": "converted",
     "IMAGENET_MEAN": "crops",
     "IMAGENET_STD": "crops",
     "crop_image": "crops",
@@ -54,6 +55,7 @@ _LAZY = {  # public name: the module that defines it (imported on first access)
 if TYPE_CHECKING:
     from posedata import synthetic
     from posedata.convert import SPLITS, check_jpeg, convert_coco, read_manifest
+    from posedata.converted import ConvertedSplit
     from posedata.crops import (
         IMAGENET_MEAN,
         IMAGENET_STD,
@@ -111,6 +113,7 @@ __all__ = [
     "POSETRACK18",
     "SPLITS",
     "AugmentConfig",
+    "ConvertedSplit",
     "DataError",
     "DatasetInfo",
     "GraphMiscompileError",

@@ -69,6 +69,7 @@ class CocoKeypoints:
     category: Mapping[str, Any]
     images: Mapping[int, Image]
     annotations: Sequence[Mapping[str, Any]]
+    header: Mapping[str, Any] | None = None  # the file's "info" object, when it has one
 
     @property
     def category_id(self) -> int:
@@ -109,7 +110,10 @@ def load_coco_keypoints(path: str, category_id: int | None = None) -> CocoKeypoi
     annotations = [
         a for a in data["annotations"] if isinstance(a, dict) and a.get("category_id") == cid
     ]
-    return CocoKeypoints(path=path, category=category, images=images, annotations=annotations)
+    header = data.get("info") if isinstance(data.get("info"), dict) else None
+    return CocoKeypoints(
+        path=path, category=category, images=images, annotations=annotations, header=header
+    )
 
 
 def ground_truth_instances(

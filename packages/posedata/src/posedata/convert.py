@@ -10,15 +10,12 @@ interruption writes only what is missing.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import logging
 import os
-import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +23,21 @@ from typing import Any
 import tensorflow as tf
 
 from posedata import __version__
+from posedata._writing import PARTIAL, remove, write_json, written
 from posedata.coco import (
+    CocoKeypoints,
     Image,
     Instance,
     Skipped,
     detection_instances,
     ground_truth_instances,
     load_coco_keypoints,
+)
+from posedata.converted import (
+    GROUND_TRUTH_NAME,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    read_manifest_data,
 )
 from posedata.errors import DataError
 from posedata.info import DatasetInfo
@@ -42,10 +47,10 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "val-dets")
 """Split folders: ground-truth boxes for training and validation loss, detector boxes for AP."""
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "posedata-shards/1"
+EVALUATED_SPLITS = ("val", "val-dets")
+"""The splits whose folder also holds their COCO ground truth (`GROUND_TRUTH_NAME`)."""
 _PROGRESS_NAME = ".progress.json"
-_PARTIAL = ".partial"
+_RESUME = "and rerun the same conversion to resume"
 
 # Why an image could not be used (reason codes, as in the manifest).
 IMAGE_MISSING = "image_missing"
@@ -143,13 +148,23 @@ def convert_coco(
             if str(index) in finished and tf.io.gfile.exists(path):
                 continue
             finished[str(index)] = _write_shard(path, shard, image_dir, checked, pool)
-            _write_json(progress_path, {"fingerprint": fingerprint, "finished": finished})
+            write_json(
+                progress_path,
+                {"fingerprint": fingerprint, "finished": finished},
+                indent=1,
+                hint=_RESUME,
+            )
             logger.info("%s: wrote %s (%d/%d)", split_dir, name, len(finished), len(shards))
             if progress:
                 progress(len(finished), len(shards))
 
+    ground_truth = None
+    if split in EVALUATED_SPLITS:
+        ground_truth = GROUND_TRUTH_NAME
+        write_json(os.path.join(split_dir, ground_truth), _ground_truth(coco), hint=_RESUME)
     manifest = _manifest(
         split=split,
+        ground_truth=ground_truth,
         info=info,
         sources={
             "annotation_file": _absolute(annotation_file),
@@ -168,28 +183,20 @@ def convert_coco(
     )
     if not instances:
         logger.warning("%s: no instances to write; the split is empty", split_dir)
-    _write_json(manifest_path, manifest)
-    _remove(progress_path)
-    for stray in tf.io.gfile.glob(os.path.join(split_dir, ".*" + _PARTIAL)):
-        _remove(stray)
+    write_json(manifest_path, manifest, indent=1, hint=_RESUME)
+    remove(progress_path)
+    for stray in tf.io.gfile.glob(os.path.join(split_dir, ".*" + PARTIAL)):
+        remove(stray)
     return manifest
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a split's manifest, given the file or its split folder."""
+    """Read a split's manifest as plain JSON data, given the file or its split folder
+    (`ConvertedSplit.open` reads it as a checked, typed object)."""
     path = os.fspath(path)
     if tf.io.gfile.isdir(path):
         path = os.path.join(path, MANIFEST_NAME)
-    try:
-        with tf.io.gfile.GFile(path, "r") as f:
-            manifest = json.loads(f.read())
-    except tf.errors.NotFoundError:
-        raise DataError(f"manifest {path}: no such file (was the split converted?)") from None
-    except (json.JSONDecodeError, tf.errors.OpError, OSError) as exc:
-        raise DataError(f"manifest {path}: cannot be read ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise DataError(f"manifest {path}: not a {MANIFEST_FORMAT} manifest")
-    return manifest
+    return read_manifest_data(path)
 
 
 def check_jpeg(data: bytes, height: int, width: int) -> tuple[str, str] | None:
@@ -246,7 +253,7 @@ def _write_shard(
     bad_images: list[dict[str, Any]] = []
     bad_instances: list[dict[str, Any]] = []
     count = 0
-    with _written(path) as partial, tf.io.TFRecordWriter(partial) as writer:
+    with written(path, _RESUME) as partial, tf.io.TFRecordWriter(partial) as writer:
         for inst in shard:
             data, problem = results[inst.image.file_name]
             problem = problem or checked[inst.image.file_name]
@@ -317,9 +324,10 @@ def _resume_state(
 
 
 def _clear(split_dir: str) -> None:
-    for pattern in ("*" + SHARD_SUFFIX, MANIFEST_NAME, _PROGRESS_NAME, ".*" + _PARTIAL):
+    patterns = ("*" + SHARD_SUFFIX, MANIFEST_NAME, GROUND_TRUTH_NAME, _PROGRESS_NAME)
+    for pattern in (*patterns, ".*" + PARTIAL):
         for path in tf.io.gfile.glob(os.path.join(split_dir, pattern)):
-            _remove(path)
+            remove(path)
 
 
 def _manifest(
@@ -332,6 +340,7 @@ def _manifest(
     finished: dict[str, Any],
     filtered: list[Skipped],
     fingerprint: str,
+    ground_truth: str | None,
 ) -> dict[str, Any]:
     shards = [finished[str(i)] for i in range(len(names))]
     skipped_instances = [s.to_dict() for s in filtered]
@@ -365,7 +374,24 @@ def _manifest(
         "skipped_images": skipped_images,
         "skipped_instances": skipped_instances,
         "fingerprint": fingerprint,
+        "ground_truth": ground_truth,
     }
+
+
+def _ground_truth(coco: CocoKeypoints) -> dict[str, Any]:
+    """The split's COCO ground truth, compact: its images, its keypoint category and that
+    category's annotations (all of them, crowds included: evaluation ignores those) without
+    their segmentation masks; the file's "info" object when it has one."""
+    data: dict[str, Any] = {} if coco.header is None else {"info": dict(coco.header)}
+    data["images"] = [
+        {"id": i.image_id, "file_name": i.file_name, "height": i.height, "width": i.width}
+        for i in coco.images.values()
+    ]
+    data["annotations"] = [
+        {k: v for k, v in a.items() if k != "segmentation"} for a in coco.annotations
+    ]
+    data["categories"] = [dict(coco.category)]
+    return data
 
 
 def _unique(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -382,61 +408,6 @@ def _fingerprint(split: str, shard_size: int, info: DatasetInfo, instances: list
         row = [inst.image.image_id, inst.image.file_name, inst.instance_id, inst.box]
         digest.update(json.dumps([*row, inst.keypoints, inst.score]).encode())
     return digest.hexdigest()
-
-
-def _partial_path(path: str) -> str:
-    """Where a file is written before it is renamed into place: `.<name>.partial`."""
-    return os.path.join(os.path.dirname(path), "." + os.path.basename(path) + _PARTIAL)
-
-
-@contextlib.contextmanager
-def _written(path: str) -> Iterator[str]:
-    """Yields the partial name to write `path` under, renamed onto `path` when the block
-    succeeds and removed when it fails; a full disk becomes one DataError line."""
-    partial = _partial_path(path)
-    try:
-        yield partial
-    except BaseException as error:
-        _remove(partial)
-        if _no_space(error):
-            raise DataError(
-                f"{path}: no space left on the device ({_free_space(path)}); free some space "
-                "and rerun the same conversion to resume"
-            ) from None
-        raise
-    try:
-        tf.io.gfile.rename(partial, path, overwrite=True)
-    except BaseException:
-        _remove(partial)
-        raise
-
-
-def _no_space(error: BaseException) -> bool:
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-        return True
-    text = str(error)
-    return "No space left on device" in text or "errno = 28" in text
-
-
-def _free_space(path: str) -> str:
-    folder = os.path.dirname(path) or "."
-    if "://" in folder:
-        return "free space unknown"
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return "free space unknown"
-    return f"{free / 1e6:.1f} MB free"
-
-
-def _write_json(path: str, data: Any) -> None:
-    with _written(path) as partial, tf.io.gfile.GFile(partial, "w") as f:
-        f.write(json.dumps(data, indent=1))
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(tf.errors.NotFoundError):
-        tf.io.gfile.remove(path)
 
 
 def _absolute(path: str) -> str:

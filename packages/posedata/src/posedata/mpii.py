@@ -22,8 +22,6 @@ nothing but the converted file.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
 import os
@@ -36,6 +34,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from posedata._writing import write_json
 from posedata.coco import _numbers, is_inside_image_folder, load_json
 from posedata.errors import DataError
 from posedata.info import MPII
@@ -171,7 +170,7 @@ def mpii_to_coco(
         ],
     }
     out_file = os.fspath(out_file)
-    _write_json_atomically(out_file, coco)
+    write_json(out_file, coco)
     logger.info("%s: %d people on %d images -> %s", where, len(annotations), len(images), out_file)
     return MpiiConversion(out_file, len(annotations), len(images), skipped, rule)
 
@@ -329,18 +328,3 @@ def _jpeg_header_size(f: Any) -> tuple[int, int] | None:
         if length < 2:
             return None
         f.seek(f.tell() + length - 2)
-
-
-def _write_json_atomically(path: str, data: Any) -> None:
-    folder = os.path.dirname(path)
-    if folder:
-        tf.io.gfile.makedirs(folder)
-    partial = os.path.join(folder, "." + os.path.basename(path) + ".partial")
-    try:
-        with tf.io.gfile.GFile(partial, "w") as f:
-            f.write(json.dumps(data))
-        tf.io.gfile.rename(partial, path, overwrite=True)
-    except BaseException:
-        with contextlib.suppress(tf.errors.NotFoundError):
-            tf.io.gfile.remove(partial)
-        raise

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from posedata.augment import AugmentConfig, draw_augmentation
-from posedata.convert import MANIFEST_NAME, read_manifest
+from posedata.converted import MANIFEST_NAME, ConvertedSplit, join
 from posedata.crops import crop_image, normalize_images
 from posedata.errors import DataError
 from posedata.graphcheck import check_graph_geometry
@@ -29,8 +29,9 @@ _DTYPES = ("float32", "bfloat16")
 _AUTOTUNE = tf.data.AUTOTUNE
 
 
-ShardFiles = str | os.PathLike | Sequence[str | os.PathLike]
-"""Where the shards are: paths, globs or split folders, local or e.g. `gs://`."""
+ShardFiles = ConvertedSplit | str | os.PathLike | Sequence[str | os.PathLike]
+"""Where the shards are: a `ConvertedSplit` (its manifest already read), or paths, globs or
+split folders, local or e.g. `gs://`."""
 
 
 def training_batches(
@@ -132,7 +133,8 @@ def make_dataset(
     flip_test: bool = False,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
-    """Batches from TFRecord shards (paths, globs, split folders; local or e.g. `gs://`) by a
+    """Batches from TFRecord shards (a `ConvertedSplit`, or paths, globs, split folders; local
+    or e.g. `gs://`) by a
     mode string: the one implementation behind `training_batches`, `validation_batches` and
     `prediction_batches` (use those; this stays for compatibility).
 
@@ -272,32 +274,37 @@ def _pad_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf.Ten
     return out
 
 
-def _find_shards(
-    file_pattern: str | os.PathLike | Sequence[str | os.PathLike], mode: str, info: DatasetInfo
-) -> list[str]:
+def _find_shards(file_pattern: ShardFiles, mode: str, info: DatasetInfo) -> list[str]:
+    if isinstance(file_pattern, ConvertedSplit):
+        _check_split(file_pattern, mode, info)
+        if not file_pattern.shards:
+            raise DataError(f"shards {file_pattern.folder}: the split holds no shards")
+        return list(file_pattern.shard_paths)
     patterns = [file_pattern] if isinstance(file_pattern, str | os.PathLike) else list(file_pattern)
     files: list[str] = []
     for pattern in map(os.fspath, patterns):
         if tf.io.gfile.isdir(pattern):
-            pattern = os.path.join(pattern, "*" + SHARD_SUFFIX)
+            pattern = join(pattern, "*" + SHARD_SUFFIX)
         found = sorted(tf.io.gfile.glob(pattern))
         if not found:
             raise DataError(f"shards {pattern}: no files match")
         files += found
     for folder in sorted({os.path.dirname(f) for f in files}):
-        if not tf.io.gfile.exists(os.path.join(folder, MANIFEST_NAME)):
-            continue
-        manifest = read_manifest(folder)
-        if manifest["num_keypoints"] != info.num_keypoints:
-            raise DataError(
-                f"shards in {folder} hold {manifest['num_keypoints']} keypoints, dataset_info "
-                f"{info.name!r} has {info.num_keypoints}; pass the matching dataset_info"
-            )
-        if mode != "predict" and manifest["split"] == "val-dets":
-            raise DataError(
-                f"shards in {folder} hold detector boxes without keypoints; use mode='predict'"
-            )
+        if tf.io.gfile.exists(join(folder, MANIFEST_NAME)):
+            _check_split(ConvertedSplit.open(folder), mode, info)
     return files
+
+
+def _check_split(split: ConvertedSplit, mode: str, info: DatasetInfo) -> None:
+    if split.num_keypoints != info.num_keypoints:
+        raise DataError(
+            f"shards in {split.folder} hold {split.num_keypoints} keypoints, dataset_info "
+            f"{info.name!r} has {info.num_keypoints}; pass the matching dataset_info"
+        )
+    if mode != "predict" and split.split == "val-dets":
+        raise DataError(
+            f"shards in {split.folder} hold detector boxes without keypoints; use mode='predict'"
+        )
 
 
 def _check_size(name: str, size: tuple[int, int]) -> None:

@@ -10,7 +10,6 @@ mirror image of a figure is again a valid figure (flip augmentation stays consis
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from posedata._writing import write_bytes, write_json
 from posedata.errors import DataError
 from posedata.info import COCO_PERSON
 
@@ -89,7 +89,7 @@ def make_synthetic_coco(
             image_id = id_offset + index + 1
             pixels, people = _draw_scene(rng, height, width, rng.integers(low, high + 1))
             file_name = f"{image_id:012d}.jpg"
-            _write_bytes(folder / file_name, _encode_jpeg(pixels))
+            write_bytes(folder / file_name, _encode_jpeg(pixels))
             images.append(
                 {"id": image_id, "file_name": file_name, "height": height, "width": width}
             )
@@ -109,8 +109,8 @@ def make_synthetic_coco(
                 )
             if split == "val":
                 detections += _detections(rng, image_id, people, height, width)
-        _write_json(path, _coco_file(images, annotations, split))
-    _write_json(paths.val_detections, detections)
+        write_json(path, _coco_file(images, annotations, split))
+    write_json(paths.val_detections, detections)
     return paths
 
 
@@ -415,13 +415,3 @@ def _encode_jpeg(rgb: np.ndarray) -> bytes:
     if not ok:
         raise DataError("synthetic image could not be JPEG-encoded")
     return data.tobytes()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    partial = path.with_name("." + path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    _write_bytes(path, json.dumps(data).encode())

@@ -14,12 +14,15 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from evopose import atomic
 from evopose.config import AugmentSection, Config, SearchSection
 from evopose.errors import SearchCommandError, first_line
 from evosearch import EvalRequest, EvalResult, TransientEvaluationError
+
+if TYPE_CHECKING:
+    from evopose.datasets import TrainingSplits
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,7 @@ class TrainCandidate:
 
     config: Config
     verbose: int | str = 2  # Keras' progress: one line per epoch
+    splits: "TrainingSplits | None" = None  # opened once by the search (default: per candidate)
 
     def __call__(self, request: EvalRequest) -> EvalResult:
         """Builds, transfers into, trains and measures the candidate of `request`."""
@@ -141,7 +145,7 @@ class TrainCandidate:
         import tensorflow as tf
 
         import posenets
-        from evopose.datasets import TRAIN, dataset_info
+        from evopose.datasets import open_training_splits
         from evopose.models import build_model, load_model, transfer_weights
         from evopose.search.evopose_space import EvoPoseSpace, describe_mutation
         from evopose.training import dtype_policy, train
@@ -152,7 +156,8 @@ class TrainCandidate:
         )
         run_dir = Path(request.artifact_dir)
         strategy = _strategy(request.device)
-        keypoints = dataset_info(config, TRAIN).num_keypoints
+        splits = self.splits or open_training_splits(config)
+        keypoints = splits.dataset_info.num_keypoints
         keras.utils.set_random_seed(config.train.seed)
         with strategy.scope() if strategy else nullcontext(), dtype_policy(config.train.precision):
             network = dataclasses.replace(config.model, transfer_from=None)
@@ -195,6 +200,7 @@ class TrainCandidate:
                 strategy=strategy,
                 verbose=self.verbose,
                 keep_last_state=False,
+                splits=splits,
             )
         except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
             # A preempted TPU or a lost worker: the next attempt resumes from the checkpoint.

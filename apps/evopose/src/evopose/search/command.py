@@ -2,12 +2,14 @@
 `search export DIR`. Parsing imports nothing heavy; the handlers import what they need."""
 
 import argparse
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from evopose.cliutil import USER_ERROR_EXIT, add_command, add_config_arguments, examples
+from evopose.cliutil import USER_ERROR_EXIT, add_command, add_config_arguments, examples, given
+from evopose.errors import EvoposeError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -115,18 +117,24 @@ def _run_search(args: argparse.Namespace) -> int:
     from evopose.search.executors import make_executor
     from evopose.search.run import run_search
 
-    config = load_config(args.config, args.overrides)
+    with given("--set", quoting=args.overrides):
+        config = load_config(args.config, args.overrides)
     work_dir = args.work_dir or Path("runs") / Path(args.config).stem
+    workers = (("--gpus", args.gpus), ("--tpus", args.tpus), ("--ray-address", args.ray_address))
+    chosen = [flag for flag, value in workers if value]
+    if len(chosen) > 1:
+        raise EvoposeError(f"{' and '.join(chosen)} cannot be combined; choose one")
     import posedata
 
     posedata.check_graph_geometry()  # stop now if TensorFlow would miscompute crops here
-    executor = make_executor(
-        config.search,
-        gpus=args.gpus or (),
-        tpus=args.tpus or (),
-        ray_address=args.ray_address,
-        ray_gpus=args.ray_gpus,
-    )
+    with given(chosen[0]) if chosen else contextlib.nullcontext():
+        executor = make_executor(
+            config.search,
+            gpus=args.gpus or (),
+            tpus=args.tpus or (),
+            ray_address=args.ray_address,
+            ray_gpus=args.ray_gpus,
+        )
     result = run_search(config, work_dir, executor=executor)
     best = result.best
     if best is not None:

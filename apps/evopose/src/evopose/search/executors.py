@@ -136,9 +136,9 @@ def _executor(
     ray_address: str | None,
     ray_gpus: float,
 ) -> evosearch.Executor:
-    chosen = [name for name, given in (("--gpus", gpus), ("--tpus", tpus)) if given]
+    chosen = [name for name, given in (("GPU workers", gpus), ("TPU workers", tpus)) if given]
     if ray_address is not None:
-        chosen.append("--ray-address")
+        chosen.append("a Ray cluster")
     if len(chosen) > 1:
         raise SearchCommandError(f"{' and '.join(chosen)} cannot be combined; choose one")
     if ray_address is not None:
@@ -152,7 +152,7 @@ def _executor(
     if gpus:
         bad = [gpu for gpu in gpus if not gpu.isdigit()]
         if bad:
-            raise SearchCommandError(f"--gpus takes GPU ids like 0,1,2; got {', '.join(bad)}")
+            raise SearchCommandError(f"GPU ids are numbers like 0,1,2; got {', '.join(bad)}")
         return evosearch.ProcessExecutor(
             [f"GPU:{gpu}" for gpu in gpus], worker_setup=WorkerEnvironment()
         )

@@ -74,6 +74,7 @@ def run_search(
 ) -> evosearch.SearchResult:
     """Runs (or resumes) the search of `config` in `work_dir` and writes its report; returns
     how it ended. `executor` defaults to training one candidate at a time in this process."""
+    from evopose.datasets import open_training_splits  # imports TensorFlow
     from evopose.search.evopose_space import EvoPoseSpace  # imports Keras
 
     check_searchable(config)
@@ -87,7 +88,7 @@ def run_search(
         ledger.set_meta("search_resolution", list(resolution))
     search = evosearch.Search(
         space,
-        TrainCandidate(config),
+        TrainCandidate(config, splits=open_training_splits(config)),
         files.ledger,
         engine_config(config),
         fitness=fitness_of(config),
