@@ -41,7 +41,7 @@ from posenets.search_space import (
 )
 from posenets.simple_baseline import SimpleBaseline
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "ANCESTOR",
