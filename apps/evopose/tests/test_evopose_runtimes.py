@@ -2,9 +2,11 @@
 a static batch, ONNX Runtime with its threads' spinning off) that agree with Keras, one network
 call per frame, cached exports, and the export self-check relative to the outputs' scale."""
 
+import importlib.util
 import json
 import os
 import sys
+from pathlib import Path
 
 import cv2
 import keras
@@ -14,9 +16,11 @@ import pytest
 import posedata
 from evopose import keypoints, runtimes
 from evopose.cli import main
-from evopose.errors import ExportError
+from evopose.errors import ConfigFileError, ExportError
 from evopose.export import RELATIVE_TOLERANCE, compare_outputs, export_model
 from evopose.prediction import PosePredictor
+
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny_synthetic.yaml"
 
 
 def small_pose_model(scale: float = 1.0) -> keras.Model:
@@ -217,3 +221,79 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert runtimes.cache_dir() == tmp_path / "x" / "evopose"
     assert runtimes.default_threads() == len(os.sched_getaffinity(0))
+
+
+# --- eval -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_val(tmp_path_factory):
+    """A few synthetic val images (19 detector boxes: batches of 4 end with a padded one) and
+    the tiny config pointing at them."""
+    root = tmp_path_factory.mktemp("eval-synth") / "data"
+    args = ["data", "synth", "--out", str(root), "--train", "2", "--val", "8"]
+    assert main([*args, "--image-size", "128", "160"]) == 0
+    overrides = [f"data.root={root}", "eval.batch_size=4"]
+    return {"root": root, "overrides": overrides}
+
+
+def _results(path) -> list[dict]:
+    return sorted(json.loads(path.read_text()), key=lambda r: (r["image_id"], r["score"]))
+
+
+def test_eval_runs_on_the_fast_runtimes_with_keras_figures(tiny, small_val, tmp_path, capsys):
+    """The same results (every keypoint and score, hence every metric) from TFLite (and ONNX
+    Runtime when installed) as from Keras. The untrained network's AP is 0: the keypoints and
+    scores, which AP is computed from, are what the comparison rests on."""
+    from evopose.config import load_config
+    from evopose.evaluation import evaluate_model
+
+    config = load_config(TINY_CONFIG, small_val["overrides"])
+    keras_report = evaluate_model(config, tiny["path"], results_path=tmp_path / "k.results.json")
+    assert keras_report.runtime.startswith("keras")
+    reports = {}
+    args = ["eval", str(TINY_CONFIG), "--weights", str(tiny["path"]), "--threads", "1"]
+    args += [x for o in small_val["overrides"] for x in ("--set", o)]
+    out = tmp_path / "t.results.json"
+    assert main([*args, "--runtime", "tflite", "--out", str(out)]) == 0  # flip test on
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("runtime: tflite (XNNPACK, static batch, 1 threads")
+    key = runtimes.model_key(tiny["path"])
+    assert (Path(os.environ["EVOPOSE_CACHE_DIR"]) / f"{key}-b4.tflite").is_file()
+    reports["tflite"] = json.loads(out.with_name("t.metrics.json").read_text())["metrics"]
+    if importlib.util.find_spec("onnxruntime") is not None:
+        report = evaluate_model(
+            config, tiny["path"], results_path=tmp_path / "o.results.json", runtime="onnxruntime"
+        )
+        assert report.runtime.startswith("onnxruntime")
+        reports["onnxruntime"] = dict(report.metrics)
+    expected = _results(keras_report.results_path)
+    assert len(expected) == 19
+    for name, metrics in reports.items():
+        for metric, value in dict(keras_report.metrics).items():
+            assert metrics[metric] == pytest.approx(value, abs=1e-6), (name, metric)
+        actual = _results(tmp_path / f"{name[0]}.results.json")
+        assert [r["image_id"] for r in actual] == [r["image_id"] for r in expected]
+        got = np.array([r["keypoints"] for r in actual])
+        want = np.array([r["keypoints"] for r in expected])
+        assert np.allclose(got, want, rtol=1e-4, atol=1e-4), name  # same argmax, same scores
+        assert np.allclose([r["score"] for r in actual], [r["score"] for r in expected], 1e-4)
+
+
+def test_eval_refuses_a_bad_runtime_in_one_line(tiny, small_val, capsys):
+    from evopose.config import load_config
+    from evopose.evaluation import evaluate_model
+
+    args = ["eval", str(TINY_CONFIG), "--weights", str(tiny["path"]), "--runtime", "tpu"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "argument --runtime: invalid choice: 'tpu'" in capsys.readouterr().err
+    config = load_config(TINY_CONFIG, small_val["overrides"])
+    with pytest.raises(ConfigFileError, match=r"^runtime 'tpu': must be one of auto, keras, tflit"):
+        evaluate_model(config, tiny["path"], runtime="tpu")
+    args = ["eval", str(TINY_CONFIG), "--weights", str(tiny["path"]), "--threads", "0"]
+    assert main([*args, *(x for o in small_val["overrides"] for x in ("--set", o))]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "evopose: error: --threads 0: must be at least 1"
+    ]

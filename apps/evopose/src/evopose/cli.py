@@ -202,6 +202,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         _examples(
             "evopose eval runs/evopose2d_s/config.yaml --weights runs/evopose2d_s/best.keras",
             "evopose eval CONFIG --weights W --boxes ground_truth --no-flip --limit 100",
+            "evopose eval CONFIG --weights W --runtime tflite --threads 2",
         ),
     )
     _add_config_arguments(evaluate)
@@ -212,6 +213,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     evaluate.add_argument("--out", type=Path, help="results JSON (default: beside the weights)")
+    _add_runtime_arguments(evaluate, "keras")  # the figures of training's validation, exactly
     evaluate.set_defaults(handler=_run_eval)
 
 
@@ -262,18 +264,23 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "--min-score", type=float, default=0.2, help="hide keypoints scoring below this"
     )
     _add_keypoints_argument(predict, "default: the description stored in the model")
-    predict.add_argument(
+    _add_runtime_arguments(predict, "auto")
+    predict.set_defaults(handler=_run_predict)
+
+
+def _add_runtime_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """--runtime (default `default`) and --threads: where the network runs."""
+    parser.add_argument(
         "--runtime",
         choices=("auto", "keras", "tflite", "onnxruntime"),
-        default="auto",
+        default=default,
         help="where the network runs (all exact float32): auto takes the fastest installed, "
         "a static-batch TFLite/XNNPACK export (made once and cached), else ONNX Runtime, "
-        "else Keras",
+        f"else Keras (default: {default})",
     )
-    predict.add_argument(
+    parser.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads of the runtime (default: all)"
     )
-    predict.set_defaults(handler=_run_predict)
 
 
 def _add_info(commands: argparse._SubParsersAction) -> None:
@@ -430,13 +437,23 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise EvoposeError(f"--limit must be at least 1, got {args.limit}")
     from evopose.evaluation import evaluate_model, evaluation_split, load_evaluated_model
 
+    if args.threads is not None and args.threads < 1:
+        raise EvoposeError(f"--threads {args.threads}: must be at least 1")
     split = evaluation_split(config)  # its manifest, read once for the whole command
     with given("--weights", quoting=[args.weights]):
         model = load_evaluated_model(config, args.weights, split)
     with given("--out", quoting=[args.out]):
         report = evaluate_model(
-            config, args.weights, model=model, limit=args.limit, results_path=args.out, split=split
+            config,
+            args.weights,
+            model=model,
+            limit=args.limit,
+            results_path=args.out,
+            split=split,
+            runtime=args.runtime,
+            threads=args.threads,
         )
+    print(f"runtime: {report.runtime}")
     print(report.text())  # format_metrics(report.metrics), and PCKh when measured
     print(f"results: {report.results_path}")
     return 0

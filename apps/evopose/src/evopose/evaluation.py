@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -19,6 +20,9 @@ from evopose import atomic
 from evopose.config import Config
 from evopose.datasets import VAL, VAL_DETECTIONS, open_split
 from evopose.errors import ConfigFileError, InputFileError, first_line
+
+if TYPE_CHECKING:
+    from evopose.engines import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class EvalReport:
     instances: int
     pckh: cocoeval_tools.PCKhResult | None = None  # with ground-truth boxes and head sizes
     keypoint_names: tuple[str, ...] = ()
+    runtime: str = "keras (predict_on_batch)"  # what ran the network (`Runtime.description`)
 
     def text(self) -> str:
         """The OKS metrics table, and PCKh by body part when it was computed."""
@@ -61,6 +66,8 @@ def evaluate_model(
     limit: int | None = None,
     results_path: str | Path | None = None,
     split: posedata.ConvertedSplit | None = None,
+    runtime: str = "keras",
+    threads: int | None = None,
 ) -> EvalReport:
     """Evaluates `model` (or the one in `weights`) on the val split with `config.eval`'s protocol,
     writes the COCO results and metrics JSON, and returns the metrics.
@@ -68,10 +75,26 @@ def evaluate_model(
     `split` is the converted split to evaluate on (default: `evaluation_split(config)`);
     `data.root` may be local or any filesystem TensorFlow reads (`gs://`): the ground truth is
     read beside the shards. `limit` evaluates only the first `limit` images (by image id).
+    `runtime` (one of `evopose.runtimes.RUNTIMES`) runs the network with `threads` CPU threads:
+    Keras by default, so that the figures are the very ones training's validation computes with
+    the same Keras model; `tflite` (a static-batch export at `eval.batch_size`, made once and
+    cached by the weights file's hash), `onnxruntime` or `auto` are faster on CPU and agree with
+    Keras up to float rounding (the export is checked against Keras, relative to its outputs'
+    scale).
     """
     protocol = config.eval
     if limit is not None and limit < 1:
         raise ConfigFileError(f"limit must be at least 1, got {limit}")
+    from evopose.runtimes import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        raise ConfigFileError(f"runtime {runtime!r}: must be one of {', '.join(RUNTIMES)}")
+    if threads is not None and threads < 1:
+        raise ConfigFileError(f"threads {threads}: must be at least 1")
+    if runtime != "keras" and weights is None:
+        raise ConfigFileError(
+            f"runtime {runtime}: needs the weights file (its exports are cached by its hash)"
+        )
     split = split or evaluation_split(config)
     folder = split.folder
     annotations = _annotations(config, split.annotation_file, split.ground_truth)
@@ -102,8 +125,25 @@ def evaluate_model(
         metrics_path = results_path.with_suffix(".metrics.json")
     _refuse_other_dataset(metrics_path, folder)
 
+    from evopose.runtimes import open_runtime
+
+    engine = open_runtime(
+        runtime,
+        model,
+        weights,
+        threads=threads,
+        first_batch=protocol.batch_size,
+        static_batch=protocol.batch_size,
+    )
+    log.info("runtime: %s", engine.description)
     poses = predict_split(
-        model, split, info, flip=protocol.flip, batch_size=protocol.batch_size, limit=limit
+        model,
+        split,
+        info,
+        flip=protocol.flip,
+        batch_size=protocol.batch_size,
+        limit=limit,
+        runtime=engine,
     )
     scores = cocoeval_tools.rescore(
         poses.box_scores, poses.keypoints[..., 2], threshold=protocol.keypoint_threshold
@@ -153,6 +193,7 @@ def evaluate_model(
         len(results),
         pckh,
         tuple(info.keypoint_names),
+        engine.description,
     )
 
 
@@ -210,12 +251,16 @@ def predict_split(
     flip: bool,
     batch_size: int,
     limit: int | None = None,
+    runtime: "Runtime | None" = None,
 ) -> Poses:
     """Keypoints in image pixels for every instance of a converted split (or its folder; first
     `limit` images)."""
     if not isinstance(split, posedata.ConvertedSplit):
         split = posedata.ConvertedSplit.open(split)
     folder = split.folder
+    from evopose.engines import KerasRuntime
+
+    runtime = runtime if runtime is not None else KerasRuntime(model)
     input_size = tuple(int(s) for s in model.input_shape[1:3])
     batches = posedata.prediction_batches(
         split,
@@ -241,7 +286,7 @@ def predict_split(
         if not keep.any():
             break
         heatmaps = predict_heatmaps(
-            model, batch["images"], batch.get("images_flipped"), info.flip_pairs
+            runtime, batch["images"], batch.get("images_flipped"), info.flip_pairs
         )[mask][keep]
         coords, scores = cocoeval_tools.decode_heatmaps(heatmaps, input_size=input_size)
         transforms = batch["transform"].numpy()[mask][keep]
@@ -262,16 +307,20 @@ def predict_split(
 
 
 def predict_heatmaps(
-    model: keras.Model,
+    model: "keras.Model | Runtime",
     images: np.ndarray | tf.Tensor,
     flipped_images: np.ndarray | tf.Tensor | None,
     flip_pairs: Sequence[Sequence[int]],
 ) -> np.ndarray:
-    """NHWK heatmaps of a batch of crops, averaged with the mirrored crops' when given."""
-    heatmaps = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+    """NHWK heatmaps of a batch of crops, averaged with the mirrored crops' when given; `model`
+    is a Keras model or an `evopose.engines.Runtime`."""
+    from evopose.engines import KerasRuntime, Runtime
+
+    run = model if isinstance(model, Runtime) else KerasRuntime(model)
+    heatmaps = run(np.asarray(images, dtype=np.float32))
     if flipped_images is None:
         return heatmaps
-    mirrored = np.asarray(model.predict_on_batch(flipped_images), dtype=np.float32)
+    mirrored = run(np.asarray(flipped_images, dtype=np.float32))
     return cocoeval_tools.flip_merge(heatmaps, mirrored, flip_pairs)
 
 

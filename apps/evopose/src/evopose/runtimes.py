@@ -64,11 +64,15 @@ def open_runtime(
     threads: int | None = None,
     first_batch: int = 1,
     cache: str | Path | None = None,
+    static_batch: int | None = None,
 ) -> Runtime:
     """The runtime `name` (one of RUNTIMES) for the Keras `model` loaded from `weights`.
 
     Exports are made on first use and cached (see the module's description); `first_batch`
-    is built at once, so that `auto` knows the export works before it chooses it. `auto`
+    is built at once, so that `auto` knows the export works before it chooses it. TFLite runs
+    each call at the static batch `static_batch` when given (fewer crops are padded, more
+    go through in several invocations: one export for calls of any size), else at the next
+    power of two of the call's crops. `auto`
     falls back to the next runtime with a warning when one is not installed or fails; a
     runtime named explicitly that is not installed is an ExportError saying what to install.
     """
@@ -90,7 +94,7 @@ def open_runtime(
             log.info("%s; trying the next runtime", message)
             continue
         try:
-            return _open(candidate, model, weights, threads, first_batch, cache)
+            return _open(candidate, model, weights, threads, first_batch, cache, static_batch)
         except ExportError as error:
             if name != "auto":
                 raise
@@ -98,7 +102,15 @@ def open_runtime(
     raise AssertionError("unreachable: keras is always usable")
 
 
-def _open(name: str, model, weights, threads: int, first_batch: int, cache: Path) -> Runtime:
+def _open(
+    name: str,
+    model,
+    weights,
+    threads: int,
+    first_batch: int,
+    cache: Path,
+    static_batch: int | None = None,
+) -> Runtime:
     if name == "keras":
         return KerasRuntime(model)
     key = model_key(weights)
@@ -109,13 +121,16 @@ def _open(name: str, model, weights, threads: int, first_batch: int, cache: Path
     def file_for_batch(batch: int) -> Path:
         return _cached_export(model, cache / f"{key}-b{batch}.tflite", "tflite", batch)
 
+    def batch_for(count: int) -> int:
+        return static_batch or static_batch_size(count)
+
     runtime = TFLiteRuntime(
         file_for_batch,
         threads=threads,
-        batch_for=static_batch_size,
+        batch_for=batch_for,
         description=f"tflite (XNNPACK, static batch, {threads} threads; exports cached in {cache})",
     )
-    file_for_batch(static_batch_size(first_batch))
+    file_for_batch(batch_for(first_batch))
     return runtime
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 
 from posenets._common import conv_kernel_initializer
+from posenets.fused_batch_norm import BatchNormalization
 
 SE_RATIO = 0.25
 
@@ -35,7 +36,7 @@ def mbconv_block(
     inputs = x
     if expand_ratio != 1:
         x = _pointwise_conv(filters, name + "expand_conv")(x)
-        x = keras.layers.BatchNormalization(name=name + "expand_bn")(x)
+        x = BatchNormalization(name=name + "expand_bn")(x)
         x = keras.layers.Activation(activation, name=name + "expand_activation")(x)
 
     x = keras.layers.DepthwiseConv2D(
@@ -46,7 +47,7 @@ def mbconv_block(
         depthwise_initializer=conv_kernel_initializer(),
         name=name + "dwconv",
     )(x)
-    x = keras.layers.BatchNormalization(name=name + "bn")(x)
+    x = BatchNormalization(name=name + "bn")(x)
     x = keras.layers.Activation(activation, name=name + "activation")(x)
 
     filters_se = max(1, int(filters_in * SE_RATIO))
@@ -56,7 +57,7 @@ def mbconv_block(
     x = keras.layers.Multiply(name=name + "se_excite")([x, se])
 
     x = _pointwise_conv(filters_out, name + "project_conv")(x)
-    x = keras.layers.BatchNormalization(name=name + "project_bn")(x)
+    x = BatchNormalization(name=name + "project_bn")(x)
 
     if strides == 1 and filters_in == filters_out:
         if drop_rate > 0:
@@ -91,7 +92,7 @@ def conv_bn(
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name + "conv"
     )(x)
-    x = keras.layers.BatchNormalization(name=name + "bn")(x)
+    x = BatchNormalization(name=name + "bn")(x)
     if relu:
         x = keras.layers.ReLU(name=name + "relu")(x)
     return x

@@ -19,6 +19,7 @@ from posenets._common import (
 )
 from posenets.blocks import mbconv_block
 from posenets.errors import InvalidModelArgumentError
+from posenets.fused_batch_norm import BatchNormalization
 from posenets.scaling import PAPER_SEARCH_RESOLUTION, CompoundScaling, compound_scaling
 from posenets.search_space import Genotype, GenotypeLike, SearchSpace
 
@@ -211,7 +212,7 @@ def _stem(inputs: keras.KerasTensor, channels: int) -> keras.KerasTensor:
         kernel_initializer=conv_kernel_initializer(),
         name="stem_conv",
     )(inputs)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = BatchNormalization(name="stem_bn")(x)
     return keras.layers.Activation("swish", name="stem_activation")(x)
 
 
@@ -250,6 +251,6 @@ def _head(
         extra_cols = x.shape[2] - math.ceil(width / level_stride)
         if extra_rows or extra_cols:
             x = keras.layers.Cropping2D(((0, extra_rows), (0, extra_cols)), name=name + "crop")(x)
-        x = keras.layers.BatchNormalization(name=name + "bn")(x)
+        x = BatchNormalization(name=name + "bn")(x)
         x = keras.layers.Activation("swish", name=name + "activation")(x)
     return x

@@ -12,6 +12,7 @@ import keras
 from posenets._common import check_num_keypoints, heatmap_conv, image_shape, require_multiple
 from posenets.blocks import basic_block, bottleneck_block, conv_bn
 from posenets.errors import InvalidModelArgumentError
+from posenets.fused_batch_norm import BatchNormalization
 
 STEM_CHANNELS = 64
 BACKBONE_STRIDE = 32
@@ -141,7 +142,7 @@ def _fuse(branches: list[keras.KerasTensor], outputs: int, name: str) -> list[ke
                 x = keras.layers.Conv2DTranspose(
                     target, 1, strides=2 ** (j - i), use_bias=False, name=prefix + "conv"
                 )(x)
-                x = keras.layers.BatchNormalization(name=prefix + "bn")(x)
+                x = BatchNormalization(name=prefix + "bn")(x)
             for step in range(1, i - j + 1):
                 last = step == i - j
                 filters = target if last else x.shape[-1]

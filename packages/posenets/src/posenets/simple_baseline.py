@@ -10,6 +10,7 @@ import keras
 
 from posenets._common import check_num_keypoints, heatmap_conv, image_shape, require_multiple
 from posenets.errors import InvalidModelArgumentError
+from posenets.fused_batch_norm import BatchNormalization
 
 RESNETS = {
     50: keras.applications.ResNet50,
@@ -69,7 +70,7 @@ class SimpleBaseline(keras.Model):
                 use_bias=False,
                 name=prefix + "conv",
             )(x)
-            x = keras.layers.BatchNormalization(name=prefix + "bn")(x)
+            x = BatchNormalization(name=prefix + "bn")(x)
             x = keras.layers.ReLU(name=prefix + "relu")(x)
         outputs = heatmap_conv(keypoints)(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
