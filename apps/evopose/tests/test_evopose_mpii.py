@@ -97,7 +97,8 @@ def test_eval_reports_pckh_next_to_oks_ap(mpii_dataset, tmp_path):
     with redirect_stdout(out):
         code = main([*args, "--set", f"data.root={mpii_dataset / 'data'}"])
     assert code == 0
-    text = out.getvalue()
+    runtime, text = out.getvalue().split("\n", 1)
+    assert runtime == "runtime: keras (predict_on_batch)"  # eval's default runtime
     assert text.startswith("| AP ")  # OKS AP first, then PCKh by body part
     assert "| PCKh@0.5 | Ankle | Knee | Hip |" in text
 
