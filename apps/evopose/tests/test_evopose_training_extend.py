@@ -172,3 +172,19 @@ def test_a_run_finished_without_its_last_state_says_how_to_go_on(tmp_path):
     with pytest.raises(TrainingError, match=r"cannot be extended; .*model\.transfer_from="):
         train(_config(), run, data=_data(), epochs=2, verbose=0)
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 1
+
+
+def test_what_the_losses_mean_is_said_once_per_run_not_per_epoch(caplog):
+    from evopose.training import _EpochLine
+
+    line = _EpochLine(recorder=None, epochs=3, steps=2, verbose=2)
+    with caplog.at_level(logging.INFO, logger="evopose.training"):
+        for _ in range(3):  # a run's one `fit` per epoch, each starting with on_train_begin
+            line.on_train_begin()
+    said = [r for r in caplog.records if "what Adam minimises" in r.getMessage()]
+    assert len(said) == 1
+    quiet = _EpochLine(recorder=None, epochs=3, steps=2, verbose=0)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="evopose.training"):
+        quiet.on_train_begin()
+    assert not caplog.records

@@ -644,9 +644,12 @@ class _EpochLine(keras.callbacks.Callback):
         self.lines = verbose in (1, 2, "auto")
         self.progbar: keras.utils.Progbar | None = None
         self.started = 0.0
+        self.explained = False
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if self.lines:
+        # Once per run: a run trains one `fit` per epoch with this same callback.
+        if self.lines and not self.explained:
+            self.explained = True
             log.info(
                 "heatmap_loss: Eq. 1, the masked heatmap MSE per person, on the training "
                 "batches and (val_heatmap_loss) on the validation split, which picks best.keras; "
